@@ -1,0 +1,111 @@
+//! The command line (clap derive types, nothing else). See docs/cli.md.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::{FailOn, Format};
+
+/// Audits AWS API Gateway v2 routes for compliance and drift.
+///
+/// Without a subcommand routewarden is the daemon: it audits on a schedule and
+/// serves Prometheus metrics. With --check it audits once, writes a report and
+/// exits 0 (pass), 1 (violations), 2 (bad input) or 3 (audit incomplete).
+#[derive(Debug, Parser)]
+#[command(name = "routewarden", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Audit once, write a report and exit (for CI)
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub common: Common,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
+
+/// Options every mode takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Common options")]
+pub struct Common {
+    /// Config file (TOML); without it, built-in defaults
+    #[arg(short, long, env = "ROUTEWARDEN_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Policy file or directory, repeatable; replaces the config's list; `builtin` is the built-in pack
+    #[arg(short, long = "policies", value_name = "PATH", global = true)]
+    pub policies: Vec<String>,
+
+    /// Offline source: a fleet file or `aws apigatewayv2 get-routes` output, repeatable; no AWS call is made
+    #[arg(long, value_name = "FILE", global = true)]
+    pub routes: Vec<PathBuf>,
+
+    /// Fleet file to compare against: route drift is reported
+    #[arg(long, value_name = "FILE", global = true)]
+    pub baseline: Option<PathBuf>,
+
+    /// AWS endpoint override (an emulator); AWS_ENDPOINT_URL works too
+    #[arg(long, value_name = "URL", global = true)]
+    pub endpoint_url: Option<String>,
+
+    /// Log format on stderr; RUST_LOG sets the level filter [default: json when stderr is not a terminal]
+    #[arg(long, value_enum, value_name = "FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// `--check` options.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "--check options")]
+pub struct ReportArgs {
+    /// Report format
+    #[arg(long, value_enum, default_value = "text", requires = "check")]
+    pub format: Format,
+
+    /// Where the report goes [default: stdout]
+    #[arg(short, long, value_name = "FILE", requires = "check")]
+    pub output: Option<PathBuf>,
+
+    /// Lowest severity that fails the run: info, low, medium, high, critical or never
+    #[arg(long, value_name = "SEVERITY", default_value = "low", requires = "check")]
+    pub fail_on: FailOn,
+}
+
+/// Daemon options.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Daemon options")]
+pub struct DaemonArgs {
+    /// Address for /metrics, /healthz and /readyz [default: the config's, else 0.0.0.0:9464]
+    #[arg(long, value_name = "ADDR", conflicts_with = "check")]
+    pub listen: Option<String>,
+
+    /// This replica's shard, INDEX/COUNT (0-based); INDEX `auto` takes the hostname's ordinal
+    #[arg(long, env = "ROUTEWARDEN_SHARD", value_name = "INDEX/COUNT", conflicts_with = "check")]
+    pub shard: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load config and policies, report every problem, exit 0 or 2
+    Validate,
+    /// Write the current route inventory as a fleet file
+    Snapshot {
+        /// Where the fleet file goes
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// List the loaded rules: id, severity, title
+    Rules,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,194 @@
+//! What each command does, from parsed arguments to an [`Exit`]: load config
+//! and policies, read the inventory, audit, write. The library never exits the
+//! process; `main` maps [`Exit`] and [`Error`] to exit codes in one place.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::audit::{self, Outcome};
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::diag::Diagnostics;
+use crate::inventory::{self, Inventory};
+use crate::policy::{LoadError, PolicySet, PolicySource};
+use crate::report::{self, Summary, Verdict};
+
+/// How a command ended, when it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Exit 0.
+    Success,
+    /// Exit 1: a violation at or above `--fail-on`.
+    Violations,
+    /// Exit 3: nothing failed, but some API could not be read.
+    Incomplete,
+}
+
+/// Why a command could not run: exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    /// A config, policy or fleet file could not be loaded; every problem inside.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Runs the command the arguments name.
+pub fn run(cli: &Cli) -> Result<Exit, Error> {
+    match &cli.command {
+        Some(Command::Validate) => validate(cli),
+        Some(Command::Rules) => rules(cli),
+        Some(Command::Snapshot { output }) => snapshot(cli, output),
+        None if cli.check => check(cli),
+        None => Err(Error::Usage(
+            "the daemon is not part of this build yet; run `routewarden --check` for a one-shot audit"
+                .to_owned(),
+        )),
+    }
+}
+
+/// The config named by `--config`, or the defaults.
+fn load_config(cli: &Cli) -> Result<Config, Error> {
+    match &cli.common.config {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// `-p` replaces the config's list; paths on the command line are relative to
+/// the working directory, those in the config to the config file.
+fn load_policies(cli: &Cli, config: &Config) -> Result<PolicySet, Error> {
+    let sources: Vec<PolicySource> = if cli.common.policies.is_empty() {
+        config.audit.policies.clone()
+    } else {
+        cli.common
+            .policies
+            .iter()
+            .map(|p| PolicySource::parse(p, Path::new("")))
+            .collect()
+    };
+    Ok(PolicySet::load(&sources)?)
+}
+
+/// Reads every `--routes` file; all problems of all files are reported together.
+fn load_inventory(paths: &[PathBuf]) -> Result<Inventory, Error> {
+    let mut diags = Diagnostics::new();
+    let mut inventory = Inventory::default();
+    for path in paths {
+        if let Some(apis) = inventory::load_routes_file(&mut diags, path) {
+            inventory.apis.extend(apis);
+        }
+    }
+    if diags.is_empty() {
+        Ok(inventory)
+    } else {
+        Err(LoadError(diags).into())
+    }
+}
+
+/// The inventory to audit: `--routes` files. Live AWS sources come later.
+fn source_inventory(cli: &Cli, config: &Config) -> Result<Inventory, Error> {
+    if !cli.common.routes.is_empty() {
+        return load_inventory(&cli.common.routes);
+    }
+    if config.targets.is_empty() {
+        return Err(Error::Usage(
+            "nothing to audit: give --routes FILE (a fleet file), or [[targets]] in the config".to_owned(),
+        ));
+    }
+    Err(Error::Usage(
+        "reading live AWS targets is not part of this build yet; give --routes FILE".to_owned(),
+    ))
+}
+
+fn check(cli: &Cli) -> Result<Exit, Error> {
+    let config = load_config(cli)?;
+    let policies = load_policies(cli, &config)?;
+    let inventory = source_inventory(cli, &config)?;
+    tracing::debug!(apis = inventory.apis.len(), routes = inventory.route_count(), "inventory read");
+    let outcome: Outcome = audit::evaluate(inventory, &policies, audit::today_utc());
+    let summary = Summary::of(&outcome, cli.report.fail_on);
+    tracing::info!(
+        violations = summary.violations,
+        failing = summary.failing,
+        exempted = summary.exempted,
+        routes = summary.routes,
+        "audit finished"
+    );
+    let format = cli.report.format;
+    match &cli.report.output {
+        Some(path) => {
+            let mut buffer = Vec::new();
+            report::write(format, &outcome, &summary, &mut buffer, false).expect("writing to memory");
+            fs::write(path, buffer).map_err(|source| Error::Write { path: path.clone(), source })?;
+        }
+        None => {
+            let color = anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never;
+            let mut stdout = io::stdout().lock();
+            report::write(format, &outcome, &summary, &mut stdout, color)
+                .and_then(|()| stdout.flush())
+                .map_err(|source| Error::Write { path: "stdout".into(), source })?;
+        }
+    }
+    Ok(match summary.verdict() {
+        Verdict::Pass => Exit::Success,
+        Verdict::Fail => Exit::Violations,
+        Verdict::Incomplete => Exit::Incomplete,
+    })
+}
+
+fn validate(cli: &Cli) -> Result<Exit, Error> {
+    let config = load_config(cli)?;
+    let policies = load_policies(cli, &config)?;
+    let mut files = cli.common.routes.clone();
+    files.extend(cli.common.baseline.clone().or(config.audit.baseline.clone()));
+    let inventory = load_inventory(&files)?;
+    let enabled = policies.enabled().count();
+    let line = format!(
+        "ok: {} rules ({enabled} enabled), {} exemptions, {} targets{}\n",
+        policies.rules.len(),
+        policies.exemptions.len(),
+        config.targets.len(),
+        if files.is_empty() {
+            String::new()
+        } else {
+            format!(", {} routes in {} fleet files", inventory.route_count(), files.len())
+        }
+    );
+    write_stdout(line.as_bytes())?;
+    Ok(Exit::Success)
+}
+
+fn rules(cli: &Cli) -> Result<Exit, Error> {
+    let config = load_config(cli)?;
+    let policies = load_policies(cli, &config)?;
+    let width = policies.rules.iter().map(|r| r.info.id.len()).max().unwrap_or(2).max(2);
+    let mut text = format!("{:<width$}  {:<8}  {:<8}  TITLE\n", "ID", "SEVERITY", "ENABLED");
+    for rule in &policies.rules {
+        let info = &rule.info;
+        let enabled = if info.enabled { "yes" } else { "no" };
+        text.push_str(&format!("{:<width$}  {:<8}  {enabled:<8}  {}\n", info.id, info.severity, info.title));
+    }
+    write_stdout(text.as_bytes())?;
+    Ok(Exit::Success)
+}
+
+fn snapshot(cli: &Cli, output: &Path) -> Result<Exit, Error> {
+    let config = load_config(cli)?;
+    let inventory = source_inventory(cli, &config)?;
+    fs::write(output, inventory.to_json()).map_err(|source| Error::Write { path: output.to_path_buf(), source })?;
+    tracing::info!(apis = inventory.apis.len(), routes = inventory.route_count(), path = %output.display(), "snapshot written");
+    Ok(Exit::Success)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Write { path: "stdout".into(), source })
+}

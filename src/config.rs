@@ -1,0 +1,575 @@
+//! The config file: its model, defaults (named constants), loading and
+//! validation. Every key has a default, so an empty file is a valid config.
+//! Unknown keys and bad values are reported together with file:line:column.
+//! Relative paths in the file are relative to the file's directory. This
+//! module does not load policies or build AWS clients; it only says what to do.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diag::{self, Cursor, Diagnostics};
+use crate::policy::{LoadError, PolicySource, Severity};
+
+/// `[server] listen`: where /metrics, /healthz and /readyz are served.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9464";
+/// `[audit] interval`: time between the starts of two audit cycles.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// `[audit] jitter`: the most random delay added to a cycle's start.
+pub const DEFAULT_JITTER: Duration = Duration::from_secs(10);
+/// `[audit] concurrency`: APIs audited at once, across all targets.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// `[audit] max_violation_series`: cap on per-route violation series.
+pub const DEFAULT_MAX_VIOLATION_SERIES: usize = 10_000;
+/// `[drift] severity`.
+pub const DEFAULT_DRIFT_SEVERITY: Severity = Severity::Medium;
+/// `[aws] requests_per_second`: client-side budget per account and region.
+pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 5.0;
+/// `[aws] burst`.
+pub const DEFAULT_BURST: u32 = 10;
+/// `[aws] page_size`: MaxResults sent to GetRoutes and GetApis.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// `[aws] timeout`: per request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `[aws] max_backoff`: ceiling for backoff after TooManyRequests.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A loaded, validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from; `None` for the built-in defaults.
+    pub path: Option<PathBuf>,
+    pub server: Server,
+    pub audit: Audit,
+    pub drift: Drift,
+    pub aws: Aws,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Address of the HTTP server.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// Time between the starts of two audit cycles.
+    pub interval: Duration,
+    /// Random delay added to each cycle start, at most this.
+    pub jitter: Duration,
+    /// APIs audited at once, across all targets.
+    pub concurrency: usize,
+    /// Policy files or directories; `builtin` is the built-in pack.
+    pub policies: Vec<PolicySource>,
+    /// Fleet file to report drift against.
+    pub baseline: Option<PathBuf>,
+    /// Cap on per-route violation series in /metrics.
+    pub max_violation_series: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Drift {
+    /// Severity of drift findings.
+    pub severity: Severity,
+}
+
+/// Defaults for every target.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    /// Region; `None`: from the AWS environment.
+    pub region: Option<String>,
+    /// Endpoint override (an emulator).
+    pub endpoint_url: Option<String>,
+    /// Client-side budget, shared by all targets of one account and region.
+    pub requests_per_second: f64,
+    /// Requests that may be made at once before the rate applies.
+    pub burst: u32,
+    /// MaxResults sent to GetRoutes and GetApis.
+    pub page_size: u32,
+    /// Per request.
+    pub timeout: Duration,
+    /// Ceiling for backoff after TooManyRequests.
+    pub max_backoff: Duration,
+}
+
+/// An account and region to audit.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Unique; labels metrics and findings.
+    pub name: String,
+    /// Overrides `[aws] region`.
+    pub region: Option<String>,
+    /// Role to assume through STS.
+    pub role_arn: Option<String>,
+    /// External id for the assumed role.
+    pub external_id: Option<String>,
+    /// Explicit APIs; `None`: discover.
+    pub api_ids: Option<Vec<String>>,
+    /// Filters for discovery; an empty filter audits every API of the region.
+    pub discover: Discover,
+}
+
+/// Which discovered APIs to audit; every filter given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Discover {
+    pub name_matches: Option<Regex>,
+    pub protocol_type: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: None,
+            server: Server {
+                listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            },
+            audit: Audit {
+                interval: DEFAULT_INTERVAL,
+                jitter: DEFAULT_JITTER,
+                concurrency: DEFAULT_CONCURRENCY,
+                policies: vec![PolicySource::Builtin],
+                baseline: None,
+                max_violation_series: DEFAULT_MAX_VIOLATION_SERIES,
+            },
+            drift: Drift {
+                severity: DEFAULT_DRIFT_SEVERITY,
+            },
+            aws: Aws {
+                region: None,
+                endpoint_url: None,
+                requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+                burst: DEFAULT_BURST,
+                page_size: DEFAULT_PAGE_SIZE,
+                timeout: DEFAULT_TIMEOUT,
+                max_backoff: DEFAULT_MAX_BACKOFF,
+            },
+            targets: Vec::new(),
+        }
+    }
+}
+
+const TOP_KEYS: &[&str] = &["server", "audit", "drift", "aws", "targets"];
+const SERVER_KEYS: &[&str] = &["listen"];
+const AUDIT_KEYS: &[&str] = &[
+    "interval",
+    "jitter",
+    "concurrency",
+    "policies",
+    "baseline",
+    "max_violation_series",
+];
+const DRIFT_KEYS: &[&str] = &["severity"];
+const AWS_KEYS: &[&str] = &[
+    "region",
+    "endpoint_url",
+    "requests_per_second",
+    "burst",
+    "page_size",
+    "timeout",
+    "max_backoff",
+];
+const TARGET_KEYS: &[&str] = &[
+    "name",
+    "region",
+    "role_arn",
+    "external_id",
+    "api_ids",
+    "discover",
+];
+const DISCOVER_KEYS: &[&str] = &["name_matches", "protocol_type", "tags"];
+
+impl Config {
+    /// Loads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let mut diags = Diagnostics::new();
+        let Some(file) = diag::read_file(&mut diags, path) else {
+            return Err(LoadError(diags));
+        };
+        let text = diags.source(file).to_owned();
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let config = diag::parse_toml(&mut diags, file, &text).map(|doc| {
+            let mut cur = Cursor { diags: &mut diags, file, context: None };
+            read(&mut cur, &doc, &base)
+        });
+        if !diags.is_empty() {
+            return Err(LoadError(diags));
+        }
+        let mut config = config.expect("no problems, so a config");
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+}
+
+/// Reads every section; a bad value leaves its default and records a problem.
+fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config {
+    let mut config = Config::default();
+    let table = doc.get_ref();
+    cur.deny_unknown_keys(table, TOP_KEYS, "the config");
+    if let Some(server) = section(cur, table, "server", SERVER_KEYS) {
+        if let Some(v) = server.get("listen") {
+            if let Some(text) = cur.string(v, "listen") {
+                match text.parse() {
+                    Ok(addr) => config.server.listen = addr,
+                    Err(_) => cur.error(v.span(), format_args!("invalid listen address `{text}`"), "expected HOST:PORT, e.g. 0.0.0.0:9464"),
+                }
+            }
+        }
+    }
+    if let Some(audit) = section(cur, table, "audit", AUDIT_KEYS) {
+        let a = &mut config.audit;
+        set(&mut a.interval, duration(cur, audit, "interval", false));
+        set(&mut a.jitter, duration(cur, audit, "jitter", true));
+        set(&mut a.concurrency, count(cur, audit, "concurrency", 1));
+        set(&mut a.max_violation_series, count(cur, audit, "max_violation_series", 0));
+        if let Some(v) = audit.get("policies") {
+            if let Some(list) = cur.strings(v, "policies") {
+                a.policies = list.iter().map(|p| PolicySource::parse(p, base)).collect();
+            }
+        }
+        if let Some(v) = audit.get("baseline") {
+            a.baseline = cur.string(v, "baseline").map(|p| base.join(p));
+        }
+    }
+    if let Some(drift) = section(cur, table, "drift", DRIFT_KEYS) {
+        if let Some(v) = drift.get("severity") {
+            if let Some(text) = cur.string(v, "severity") {
+                match Severity::parse(text) {
+                    Some(s) => config.drift.severity = s,
+                    None => cur.error(v.span(), format_args!("unknown severity `{text}`"), "expected one of: info, low, medium, high, critical"),
+                }
+            }
+        }
+    }
+    if let Some(aws) = section(cur, table, "aws", AWS_KEYS) {
+        let a = &mut config.aws;
+        if let Some(v) = aws.get("region") {
+            a.region = region(cur, v);
+        }
+        if let Some(v) = aws.get("endpoint_url") {
+            if let Some(url) = cur.string(v, "endpoint_url") {
+                if url.starts_with("http://") || url.starts_with("https://") {
+                    a.endpoint_url = Some(url.to_owned());
+                } else {
+                    cur.error(v.span(), format_args!("invalid endpoint_url `{url}`"), "expected an http:// or https:// URL");
+                }
+            }
+        }
+        if let Some(v) = aws.get("requests_per_second") {
+            let rate = match v.get_ref() {
+                DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                DeValue::Integer(_) => cur.integer(v, "requests_per_second").map(|n| n as f64),
+                other => {
+                    cur.type_error(v, "requests_per_second", "a number", other);
+                    None
+                }
+            };
+            match rate {
+                Some(rate) if rate.is_finite() && rate > 0.0 => a.requests_per_second = rate,
+                Some(_) => cur.error(v.span(), "`requests_per_second` must be a positive number", "e.g. 5.0"),
+                None => {}
+            }
+        }
+        set(&mut a.burst, count(cur, aws, "burst", 1).and_then(|n| u32::try_from(n).ok()));
+        set(&mut a.page_size, count(cur, aws, "page_size", 1).and_then(|n| u32::try_from(n).ok()));
+        set(&mut a.timeout, duration(cur, aws, "timeout", false));
+        set(&mut a.max_backoff, duration(cur, aws, "max_backoff", false));
+    }
+    if let Some(targets) = table.get("targets") {
+        if let Some(items) = cur.array(targets, "targets") {
+            for item in items {
+                if let Some(target) = target(cur, item) {
+                    if let Some(first) = config.targets.iter().find(|t| t.name == target.name) {
+                        let name = first.name.clone();
+                        let span = item.get_ref().get("name").map_or(item.span(), Spanned::span);
+                        cur.error(span, format_args!("duplicate target name `{name}`"), "target names must be unique");
+                    } else {
+                        config.targets.push(target);
+                    }
+                }
+                cur.context = None;
+            }
+        }
+    }
+    config
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// A `[section]` table, its unknown keys reported.
+fn section<'t, 'i>(
+    cur: &mut Cursor<'_>,
+    table: &'t DeTable<'i>,
+    key: &str,
+    allowed: &[&str],
+) -> Option<&'t DeTable<'i>> {
+    let value = table.get(key)?;
+    let section = cur.table(value, key)?;
+    cur.deny_unknown_keys(section, allowed, &format!("[{key}]"));
+    Some(section)
+}
+
+fn duration(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, zero_ok: bool) -> Option<Duration> {
+    let v = table.get(key)?;
+    let text = cur.string(v, key)?;
+    match humantime::parse_duration(text) {
+        Ok(d) if zero_ok || !d.is_zero() => Some(d),
+        Ok(_) => {
+            cur.error(v.span(), format_args!("`{key}` must be longer than zero"), "e.g. \"30s\", \"5m\", \"1h\"");
+            None
+        }
+        Err(err) => {
+            cur.error(v.span(), format_args!("invalid duration `{text}` for `{key}`: {err}"), "expected a duration such as \"30s\", \"5m\", \"1h\"");
+            None
+        }
+    }
+}
+
+fn count(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, min: usize) -> Option<usize> {
+    let v = table.get(key)?;
+    let n = cur.integer(v, key)?;
+    match usize::try_from(n) {
+        Ok(n) if n >= min => Some(n),
+        _ => {
+            cur.error(v.span(), format_args!("`{key}` must be at least {min}"), format!("expected an integer >= {min}"));
+            None
+        }
+    }
+}
+
+fn region(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>) -> Option<String> {
+    let text = cur.string(v, "region")?;
+    let valid = !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        cur.error(v.span(), format_args!("invalid region `{text}`"), "expected a region name such as eu-west-1");
+        return None;
+    }
+    Some(text.to_owned())
+}
+
+fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
+    let table = cur.table(item, "targets")?;
+    let name = cur
+        .required(table, "name", item.span(), "a target")
+        .and_then(|v| {
+            let name = cur.string(v, "name")?;
+            if name.trim().is_empty() {
+                cur.error(v.span(), "target `name` must not be empty", "a unique name, e.g. payments-prod");
+                return None;
+            }
+            Some(name.to_owned())
+        });
+    if let Some(name) = &name {
+        cur.context = Some(format!("target `{name}`"));
+    }
+    cur.deny_unknown_keys(table, TARGET_KEYS, "a target");
+    let region = table.get("region").and_then(|v| region(cur, v));
+    let role_arn = table.get("role_arn").and_then(|v| {
+        let arn = cur.string(v, "role_arn")?;
+        let valid = Regex::new(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$").expect("valid regex");
+        if !valid.is_match(arn) {
+            cur.error(v.span(), format_args!("invalid role_arn `{arn}`"), "expected arn:aws:iam::<12-digit account>:role/<name>");
+            return None;
+        }
+        Some(arn.to_owned())
+    });
+    let external_id = table.get("external_id").and_then(|v| {
+        let id = cur.string(v, "external_id")?;
+        if !table.contains_key("role_arn") {
+            cur.error(v.span(), "`external_id` needs `role_arn`", "an external id is sent when assuming role_arn");
+        }
+        Some(id.to_owned())
+    });
+    let api_ids = table.get("api_ids").and_then(|v| {
+        let ids = cur.strings(v, "api_ids")?;
+        if table.contains_key("discover") {
+            cur.error(v.span(), "a target takes `api_ids` or `discover`, not both", "remove one of them");
+        }
+        Some(ids.into_iter().map(str::to_owned).collect())
+    });
+    let discover = table
+        .get("discover")
+        .and_then(|v| discover(cur, v))
+        .unwrap_or_default();
+    Some(Target {
+        name: name?,
+        region,
+        role_arn,
+        external_id,
+        api_ids,
+        discover,
+    })
+}
+
+fn discover(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>) -> Option<Discover> {
+    let table = cur.table(v, "discover")?;
+    cur.deny_unknown_keys(table, DISCOVER_KEYS, "`discover`");
+    let mut discover = Discover::default();
+    if let Some(v) = table.get("name_matches") {
+        if let Some(pattern) = cur.string(v, "name_matches") {
+            match Regex::new(pattern) {
+                Ok(re) => discover.name_matches = Some(re),
+                Err(err) => cur.error(v.span(), format_args!("invalid regex for `name_matches`: {}", err.to_string().lines().last().unwrap_or_default()), "this regex does not compile"),
+            }
+        }
+    }
+    if let Some(v) = table.get("protocol_type") {
+        if let Some(p) = cur.string(v, "protocol_type") {
+            if p == "HTTP" || p == "WEBSOCKET" {
+                discover.protocol_type = Some(p.to_owned());
+            } else {
+                cur.error(v.span(), format_args!("unknown protocol_type `{p}`"), "expected HTTP or WEBSOCKET");
+            }
+        }
+    }
+    if let Some(v) = table.get("tags") {
+        if let Some(tags) = cur.table(v, "tags") {
+            for (key, value) in tags.iter() {
+                if let Some(text) = cur.string(value, &format!("tags.{}", key.get_ref())) {
+                    discover.tags.insert(key.get_ref().to_string(), text.to_owned());
+                }
+            }
+        }
+    }
+    Some(discover)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routewarden.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).map_err(|e| {
+            let d = &e.0;
+            d.problems().iter().map(|p| format!("{} {}", d.position(p).rsplit('/').next().unwrap(), p.message)).collect::<Vec<_>>().join("\n")
+        })
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let config = load("").unwrap();
+        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.audit.interval, DEFAULT_INTERVAL);
+        assert_eq!(config.audit.jitter, DEFAULT_JITTER);
+        assert_eq!(config.audit.concurrency, 4);
+        assert_eq!(config.audit.policies, vec![PolicySource::Builtin]);
+        assert_eq!(config.audit.max_violation_series, 10_000);
+        assert_eq!(config.drift.severity, Severity::Medium);
+        assert_eq!(config.aws.requests_per_second, 5.0);
+        assert_eq!(config.aws.burst, 10);
+        assert_eq!(config.aws.page_size, 100);
+        assert_eq!(config.aws.timeout, Duration::from_secs(10));
+        assert_eq!(config.aws.max_backoff, Duration::from_secs(60));
+        assert!(config.targets.is_empty());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let config = load(
+            r#"
+[server]
+listen = "127.0.0.1:9000"
+[audit]
+interval = "30s"
+jitter = "0s"
+concurrency = 8
+policies = ["builtin", "org/"]
+baseline = "baseline.json"
+max_violation_series = 5
+[drift]
+severity = "high"
+[aws]
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:5000"
+requests_per_second = 2.5
+burst = 4
+page_size = 500
+timeout = "3s"
+max_backoff = "1m"
+[[targets]]
+name = "payments-prod"
+region = "eu-west-1"
+role_arn = "arn:aws:iam::123456789012:role/routewarden-read"
+external_id = "xyz"
+api_ids = ["a1b2c3d4e5"]
+[[targets]]
+name = "all"
+discover = { name_matches = "^prod-", protocol_type = "HTTP", tags = { env = "prod" } }
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.port(), 9000);
+        assert_eq!(config.audit.interval, Duration::from_secs(30));
+        assert!(config.audit.jitter.is_zero());
+        assert_eq!(config.audit.concurrency, 8);
+        assert_eq!(config.audit.policies[0], PolicySource::Builtin);
+        assert!(matches!(&config.audit.policies[1], PolicySource::Path(p) if p.ends_with("org/")));
+        assert!(config.audit.baseline.as_ref().unwrap().is_absolute());
+        assert_eq!(config.drift.severity, Severity::High);
+        assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(config.aws.requests_per_second, 2.5);
+        assert_eq!((config.aws.burst, config.aws.page_size), (4, 500));
+        assert_eq!(config.aws.max_backoff, Duration::from_secs(60));
+        let t = &config.targets[0];
+        assert_eq!(t.external_id.as_deref(), Some("xyz"));
+        assert_eq!(t.api_ids.as_ref().unwrap()[0], "a1b2c3d4e5");
+        let d = &config.targets[1].discover;
+        assert!(d.name_matches.as_ref().unwrap().is_match("prod-x"));
+        assert_eq!(d.tags["env"], "prod");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_position() {
+        let err = load(
+            r#"[audit]
+interval = "5 parsecs"
+concurrency = 0
+colour = "blue"
+[aws]
+requests_per_second = -1
+endpoint_url = "127.0.0.1:5000"
+[[targets]]
+name = "a"
+external_id = "x"
+discover = { name_matches = "(", protocol_type = "REST" }
+[[targets]]
+name = "a"
+"#,
+        )
+        .unwrap_err();
+        let expected = [
+            "routewarden.toml:2:12 invalid duration",
+            "routewarden.toml:3:15 `concurrency` must be at least 1",
+            "routewarden.toml:4:1 unknown key `colour` in [audit]",
+            "routewarden.toml:6:23 `requests_per_second` must be a positive number",
+            "routewarden.toml:7:16 invalid endpoint_url",
+            "routewarden.toml:10:15 `external_id` needs `role_arn` (in target `a`)",
+            "routewarden.toml:11:30 invalid regex for `name_matches`",
+            "routewarden.toml:11:50 unknown protocol_type `REST`",
+            "routewarden.toml:13:8 duplicate target name `a`",
+        ];
+        for line in expected {
+            assert!(err.contains(line), "missing {line:?} in:\n{err}");
+        }
+        assert_eq!(err.lines().count(), expected.len(), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = load("[audit\ninterval = 1").unwrap_err();
+        assert!(err.starts_with("routewarden.toml:1:"), "{err}");
+    }
+}

@@ -1,0 +1,25 @@
+//! routewarden audits AWS API Gateway v2 routes for compliance and drift.
+//!
+//! Data flows one way: config -> source -> policy -> findings -> sinks.
+//!
+//! # Layout
+//!
+//! - [`cli`]: clap derive types, nothing else.
+//! - [`commands`]: each command from arguments to an exit status.
+//! - [`config`]: the config file model, loading, validation, defaults.
+//! - [`diag`]: file:line:column diagnostics shared by every loader.
+//! - [`policy`]: rule model, compile, evaluate, exemptions, built-in pack.
+//! - [`inventory`]: `Api`, `Route` and the fleet file.
+//! - [`audit`]: one audit: routes against rules, giving findings and errors.
+//! - [`report`]: text, JSON, SARIF and JUnit writers for `--check`.
+
+pub mod audit;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diag;
+pub mod inventory;
+pub mod policy;
+pub mod report;
+
+pub use commands::{Error, Exit, run};

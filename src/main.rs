@@ -1,0 +1,52 @@
+//! The `routewarden` binary: parse the command line, set up logging, run the
+//! library, and map its result to an exit code in one place.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use routewarden::cli::{Cli, LogFormat};
+use routewarden::{Error, Exit};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    match routewarden::run(&cli) {
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(Exit::Violations) => ExitCode::from(1),
+        Ok(Exit::Incomplete) => ExitCode::from(3),
+        Err(Error::Load(err)) => {
+            err.0.eprint();
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr: JSON unless stderr is a terminal (or `--log-format`
+/// says otherwise); the level from `RUST_LOG`, else warnings for one-shot
+/// commands and info for the daemon.
+fn init_tracing(cli: &Cli) {
+    let one_shot = cli.check || cli.command.is_some();
+    let default_level = if one_shot { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let terminal = std::io::stderr().is_terminal();
+    let format = cli
+        .common
+        .log_format
+        .unwrap_or(if terminal { LogFormat::Text } else { LogFormat::Json });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder.with_ansi(terminal).init(),
+    }
+}

@@ -1,0 +1,67 @@
+//! The JSON report: `{ "version": 1, "summary", "findings", "errors" }`.
+//! Every finding carries every key; unknown values are `null`.
+
+use std::io;
+
+use serde::Serialize;
+
+use super::Summary;
+use crate::audit::{AuditError, Finding, Outcome, Status};
+use crate::policy::{ExemptionInfo, Severity};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    version: u32,
+    summary: &'a Summary,
+    findings: Vec<JsonFinding<'a>>,
+    errors: &'a [AuditError],
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule_id: &'a str,
+    severity: Severity,
+    title: &'a str,
+    status: Status,
+    target_name: Option<&'a str>,
+    region: Option<&'a str>,
+    api_id: &'a str,
+    api_name: Option<&'a str>,
+    route_id: Option<&'a str>,
+    route_key: &'a str,
+    message: &'a str,
+    remediation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exemption: Option<&'a ExemptionInfo>,
+}
+
+impl<'a> From<&'a Finding> for JsonFinding<'a> {
+    fn from(f: &'a Finding) -> Self {
+        JsonFinding {
+            rule_id: &f.rule.id,
+            severity: f.severity(),
+            title: &f.rule.title,
+            status: f.status,
+            target_name: f.target_name.as_deref(),
+            region: f.region.as_deref(),
+            api_id: &f.api_id,
+            api_name: f.api_name.as_deref(),
+            route_id: f.route_id.as_deref(),
+            route_key: &f.route_key,
+            message: &f.message,
+            remediation: f.rule.remediation.as_deref(),
+            exemption: f.exemption.as_deref(),
+        }
+    }
+}
+
+pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write) -> io::Result<()> {
+    let report = Report {
+        version: 1,
+        summary,
+        findings: outcome.findings.iter().map(JsonFinding::from).collect(),
+        errors: &outcome.errors,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)
+}

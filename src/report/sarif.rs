@@ -1,0 +1,133 @@
+//! SARIF 2.1.0 through serde-sarif: each rule a `reportingDescriptor`, each
+//! finding a result on a logical location (the route). Critical and high map
+//! to `error`, medium to `warning`, low and info to `note`. Exempted findings
+//! are results with an external suppression carrying the reason.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use serde_sarif::sarif::{
+    Location, LogicalLocation, Message, MultiformatMessageString, PropertyBag,
+    ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif,
+    Suppression, Tool, ToolComponent,
+};
+
+use crate::audit::{Finding, Outcome, Status};
+use crate::policy::{RuleInfo, Severity};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+fn level(severity: Severity) -> ResultLevel {
+    match severity {
+        Severity::Critical | Severity::High => ResultLevel::Error,
+        Severity::Medium => ResultLevel::Warning,
+        Severity::Low | Severity::Info => ResultLevel::Note,
+    }
+}
+
+/// GitHub code scanning ranks security results by this score.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+fn text(s: &str) -> MultiformatMessageString {
+    MultiformatMessageString::builder().text(s.trim()).build()
+}
+
+fn descriptor(rule: &RuleInfo) -> ReportingDescriptor {
+    let level = serde_json::to_value(level(rule.severity)).expect("level serializes");
+    let mut properties = BTreeMap::new();
+    properties.insert("security-severity".to_owned(), security_severity(rule.severity).into());
+    properties.insert("severity".to_owned(), rule.severity.as_str().into());
+    let mut descriptor = ReportingDescriptor::builder()
+        .id(&*rule.id)
+        .short_description(text(&rule.title))
+        .default_configuration(ReportingConfiguration::builder().level(level).build())
+        .properties(
+            PropertyBag::builder()
+                .tags(vec!["security".to_owned(), "api-gateway".to_owned()])
+                .additional_properties(properties)
+                .build(),
+        )
+        .build();
+    descriptor.full_description = rule.description.as_deref().map(text);
+    descriptor.help = rule.remediation.as_deref().map(text);
+    descriptor
+}
+
+fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
+    let target = finding.target_name.as_deref().unwrap_or("-");
+    let logical = LogicalLocation::builder()
+        .name(&finding.route_key)
+        .fully_qualified_name(format!("{target}/{}/{}", finding.api_id, finding.route_key))
+        .kind("resource")
+        .build();
+    let location = Location::builder().logical_locations(vec![logical]).build();
+    let message = format!(
+        "{}: {} on {} ({})",
+        finding.rule.title,
+        finding.message,
+        finding.route_key,
+        super::api_label(&finding.api_id, finding.api_name.as_deref())
+    );
+    let mut fingerprints = BTreeMap::new();
+    fingerprints.insert(
+        "routewarden/v1".to_owned(),
+        format!("{}|{target}|{}|{}", finding.rule.id, finding.api_id, finding.route_key),
+    );
+    let mut result = SarifResult::builder()
+        .rule_id(&*finding.rule.id)
+        .level(level(finding.severity()))
+        .message(Message::builder().text(message).build())
+        .locations(vec![location])
+        .partial_fingerprints(fingerprints)
+        .build();
+    result.rule_index = rule_index.and_then(|i| i64::try_from(i).ok());
+    if let (Status::Exempted, Some(exemption)) = (finding.status, &finding.exemption) {
+        result.suppressions = Some(vec![
+            Suppression::builder()
+                .kind("external")
+                .justification(exemption.reason.trim())
+                .build(),
+        ]);
+    }
+    result
+}
+
+pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
+    // Descriptors: enabled rules, then any rule a finding names that is not one (drift).
+    let mut rules: Vec<&RuleInfo> = outcome.rules.iter().map(|r| &**r).collect();
+    for finding in &outcome.findings {
+        if !rules.iter().any(|r| r.id == finding.rule.id) {
+            rules.push(&finding.rule);
+        }
+    }
+    let results = outcome
+        .findings
+        .iter()
+        .map(|f| result(f, rules.iter().position(|r| r.id == f.rule.id)))
+        .collect::<Vec<_>>();
+    let driver = ToolComponent::builder()
+        .name("routewarden")
+        .version(env!("CARGO_PKG_VERSION"))
+        .semantic_version(env!("CARGO_PKG_VERSION"))
+        .rules(rules.into_iter().map(descriptor).collect::<Vec<_>>())
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .results(results)
+        .build();
+    let sarif = Sarif::builder()
+        .schema(SCHEMA)
+        .version(serde_json::Value::from("2.1.0"))
+        .runs(vec![run])
+        .build();
+    serde_json::to_writer_pretty(&mut *out, &sarif)?;
+    writeln!(out)
+}

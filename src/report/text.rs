@@ -1,0 +1,187 @@
+//! The text report, for people: findings grouped by API, the fix for each
+//! failing rule once, then a summary line. Colour only when asked (a terminal).
+
+use std::collections::HashMap;
+use std::io;
+
+use anstyle::{AnsiColor, Style};
+
+use super::{Summary, Verdict, api_label};
+use crate::audit::{Finding, Outcome, Status};
+use crate::policy::Severity;
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+fn severity_style(severity: Severity) -> Style {
+    let color = match severity {
+        Severity::Critical => return Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+        Severity::High => AnsiColor::Red,
+        Severity::Medium => AnsiColor::Yellow,
+        Severity::Low => AnsiColor::Cyan,
+        Severity::Info => AnsiColor::BrightBlack,
+    };
+    Style::new().fg_color(Some(color.into()))
+}
+
+const DIM: Style = Style::new().dimmed();
+const BOLD: Style = Style::new().bold();
+
+pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write, color: bool) -> io::Result<()> {
+    let p = Painter { color };
+
+    // Group by (target, API), in the order the APIs were audited.
+    let mut order: Vec<(Option<&str>, &str)> = Vec::new();
+    let mut groups: HashMap<(Option<&str>, &str), Vec<&Finding>> = HashMap::new();
+    for finding in &outcome.findings {
+        let key = (finding.target_name.as_deref(), &*finding.api_id);
+        groups.entry(key).or_insert_with(|| {
+            order.push(key);
+            Vec::new()
+        });
+        groups.get_mut(&key).expect("inserted").push(finding);
+    }
+
+    let key_width = outcome
+        .findings
+        .iter()
+        .map(|f| f.route_key.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    for key in &order {
+        let findings = groups.get_mut(key).expect("grouped");
+        // Open violations first, worst first; exempted ones last.
+        findings.sort_by_key(|f| (f.status == Status::Exempted, std::cmp::Reverse(f.severity())));
+        let findings = &*findings;
+        let first = findings[0];
+        let mut header = p.paint(BOLD, &api_label(&first.api_id, first.api_name.as_deref()));
+        for part in [first.target_name.as_deref(), first.region.as_deref()].into_iter().flatten() {
+            header.push_str(&p.paint(DIM, &format!(" · {part}")));
+        }
+        writeln!(out, "{header}")?;
+        for f in findings {
+            let (tag, style) = match f.status {
+                Status::Violation => (f.severity().as_str(), severity_style(f.severity())),
+                Status::Exempted => ("exempted", Style::new().fg_color(Some(AnsiColor::Green.into()))),
+                Status::ExpiredExemption => (f.severity().as_str(), severity_style(f.severity())),
+            };
+            writeln!(
+                out,
+                "  {} {:<8} {:<key_width$}  {}",
+                p.paint(style, &format!("{tag:<8}")),
+                f.rule.id,
+                f.route_key.replace(['\n', '\r'], " "),
+                f.rule.title,
+            )?;
+            let indent = " ".repeat(11);
+            match (&f.status, &f.exemption) {
+                (Status::Exempted, Some(e)) => {
+                    writeln!(out, "{indent}{}", p.paint(DIM, &format!("exempted: {}", exemption_note(e))))?;
+                }
+                (Status::ExpiredExemption, Some(e)) => {
+                    writeln!(out, "{indent}{}", p.paint(DIM, &f.message))?;
+                    let note = format!("exemption expired: {}", exemption_note(e));
+                    writeln!(out, "{indent}{}", p.paint(Style::new().fg_color(Some(AnsiColor::Magenta.into())), &note))?;
+                }
+                _ => writeln!(out, "{indent}{}", p.paint(DIM, &f.message))?,
+            }
+        }
+        writeln!(out)?;
+    }
+
+    // The fix for each rule with an open violation, once.
+    let mut fixes: Vec<&Finding> = Vec::new();
+    for f in outcome.findings.iter().filter(|f| f.status.is_open()) {
+        if f.rule.remediation.is_some() && !fixes.iter().any(|g| g.rule.id == f.rule.id) {
+            fixes.push(f);
+        }
+    }
+    fixes.sort_by_key(|f| std::cmp::Reverse(f.severity()));
+    if !fixes.is_empty() {
+        writeln!(out, "{}", p.paint(BOLD, "How to fix"))?;
+        for f in fixes {
+            let remediation = f.rule.remediation.as_deref().unwrap_or_default();
+            writeln!(out, "  {:<8} {}", f.rule.id, remediation.trim())?;
+        }
+        writeln!(out)?;
+    }
+
+    if !outcome.errors.is_empty() {
+        writeln!(out, "{}", p.paint(BOLD, "Could not audit"))?;
+        for e in &outcome.errors {
+            let target = e.target_name.as_deref().unwrap_or("-");
+            let api = e.api_id.as_deref().unwrap_or("(discovery)");
+            writeln!(out, "  {target} {api} {:?}: {}", e.operation, e.message)?;
+        }
+        writeln!(out)?;
+    }
+
+    writeln!(out, "{}", summary_line(summary, &p))
+}
+
+fn exemption_note(e: &crate::policy::ExemptionInfo) -> String {
+    let mut note = e.reason.trim().to_owned();
+    let mut extra = Vec::new();
+    if let Some(owner) = &e.owner {
+        extra.push(format!("owner {owner}"));
+    }
+    if let Some(expires) = e.expires {
+        extra.push(format!("expires {expires}"));
+    }
+    if !extra.is_empty() {
+        note.push_str(&format!(" ({})", extra.join(", ")));
+    }
+    note
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn summary_line(s: &Summary, p: &Painter) -> String {
+    let mut line = format!(
+        "{}, {}, {}: ",
+        plural(s.apis, "API", "APIs"),
+        plural(s.routes, "route", "routes"),
+        plural(s.rules, "rule", "rules"),
+    );
+    line.push_str(&plural(s.violations, "violation", "violations"));
+    let by: Vec<String> = Severity::ALL
+        .iter()
+        .filter(|sev| s.by_severity[sev] > 0)
+        .map(|sev| p.paint(severity_style(*sev), &format!("{} {sev}", s.by_severity[sev])))
+        .collect();
+    if !by.is_empty() {
+        line.push_str(&format!(" ({})", by.join(", ")));
+    }
+    line.push_str(&format!(
+        ", {} exempted, {}",
+        s.exempted,
+        plural(s.expired_exemptions, "expired exemption", "expired exemptions")
+    ));
+    if s.errors > 0 {
+        line.push_str(&format!(", {} (audit incomplete)", plural(s.errors, "read error", "read errors")));
+    }
+    let verdict = match s.verdict() {
+        Verdict::Pass => p.paint(Style::new().bold().fg_color(Some(AnsiColor::Green.into())), "PASS"),
+        Verdict::Fail => p.paint(Style::new().bold().fg_color(Some(AnsiColor::Red.into())), "FAIL"),
+        Verdict::Incomplete => p.paint(Style::new().bold().fg_color(Some(AnsiColor::Yellow.into())), "INCOMPLETE"),
+    };
+    let threshold = match s.fail_on {
+        super::FailOn::Never => "never fails".to_owned(),
+        super::FailOn::Severity(sev) => format!("fails at {sev} and above"),
+    };
+    format!("{line} · {threshold}: {verdict}")
+}
