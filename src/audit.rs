@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::inventory::{Api, Inventory, Route};
-use crate::policy::{Context, ExemptionInfo, Exempted, PolicySet, RuleInfo, Severity};
+use crate::policy::{Context, Exempted, ExemptionInfo, PolicySet, RuleInfo, Severity};
 
 /// How a finding stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -133,7 +133,14 @@ pub fn evaluate_api(api: &Api, policies: &PolicySet, today: time::Date, out: &mu
                 Exempted::Active(e) => (Status::Exempted, Some(e)),
                 Exempted::Expired(e) => (Status::ExpiredExemption, Some(e)),
             };
-            out.push(finding(api, route, rule.info.clone(), status, rule.explain(route, &ctx), exemption));
+            out.push(finding(
+                api,
+                route,
+                rule.info.clone(),
+                status,
+                rule.explain(route, &ctx),
+                exemption,
+            ));
         }
     }
 }

@@ -36,7 +36,13 @@ pub struct Cli {
 #[command(next_help_heading = "Common options")]
 pub struct Common {
     /// Config file (TOML); without it, built-in defaults
-    #[arg(short, long, env = "ROUTEWARDEN_CONFIG", value_name = "FILE", global = true)]
+    #[arg(
+        short,
+        long,
+        env = "ROUTEWARDEN_CONFIG",
+        value_name = "FILE",
+        global = true
+    )]
     pub config: Option<PathBuf>,
 
     /// Policy file or directory, repeatable; replaces the config's list; `builtin` is the built-in pack
@@ -73,7 +79,12 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 
     /// Lowest severity that fails the run: info, low, medium, high, critical or never
-    #[arg(long, value_name = "SEVERITY", default_value = "low", requires = "check")]
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        default_value = "low",
+        requires = "check"
+    )]
     pub fail_on: FailOn,
 }
 
@@ -86,7 +97,12 @@ pub struct DaemonArgs {
     pub listen: Option<String>,
 
     /// This replica's shard, INDEX/COUNT (0-based); INDEX `auto` takes the hostname's ordinal
-    #[arg(long, env = "ROUTEWARDEN_SHARD", value_name = "INDEX/COUNT", conflicts_with = "check")]
+    #[arg(
+        long,
+        env = "ROUTEWARDEN_SHARD",
+        value_name = "INDEX/COUNT",
+        conflicts_with = "check"
+    )]
     pub shard: Option<String>,
 }
 

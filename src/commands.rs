@@ -97,7 +97,8 @@ fn source_inventory(cli: &Cli, config: &Config) -> Result<Inventory, Error> {
     }
     if config.targets.is_empty() {
         return Err(Error::Usage(
-            "nothing to audit: give --routes FILE (a fleet file), or [[targets]] in the config".to_owned(),
+            "nothing to audit: give --routes FILE (a fleet file), or [[targets]] in the config"
+                .to_owned(),
         ));
     }
     Err(Error::Usage(
@@ -109,7 +110,11 @@ fn check(cli: &Cli) -> Result<Exit, Error> {
     let config = load_config(cli)?;
     let policies = load_policies(cli, &config)?;
     let inventory = source_inventory(cli, &config)?;
-    tracing::debug!(apis = inventory.apis.len(), routes = inventory.route_count(), "inventory read");
+    tracing::debug!(
+        apis = inventory.apis.len(),
+        routes = inventory.route_count(),
+        "inventory read"
+    );
     let outcome: Outcome = audit::evaluate(inventory, &policies, audit::today_utc());
     let summary = Summary::of(&outcome, cli.report.fail_on);
     tracing::info!(
@@ -123,15 +128,22 @@ fn check(cli: &Cli) -> Result<Exit, Error> {
     match &cli.report.output {
         Some(path) => {
             let mut buffer = Vec::new();
-            report::write(format, &outcome, &summary, &mut buffer, false).expect("writing to memory");
-            fs::write(path, buffer).map_err(|source| Error::Write { path: path.clone(), source })?;
+            report::write(format, &outcome, &summary, &mut buffer, false)
+                .expect("writing to memory");
+            fs::write(path, buffer).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
         }
         None => {
             let color = anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never;
             let mut stdout = io::stdout().lock();
             report::write(format, &outcome, &summary, &mut stdout, color)
                 .and_then(|()| stdout.flush())
-                .map_err(|source| Error::Write { path: "stdout".into(), source })?;
+                .map_err(|source| Error::Write {
+                    path: "stdout".into(),
+                    source,
+                })?;
         }
     }
     Ok(match summary.verdict() {
@@ -145,7 +157,12 @@ fn validate(cli: &Cli) -> Result<Exit, Error> {
     let config = load_config(cli)?;
     let policies = load_policies(cli, &config)?;
     let mut files = cli.common.routes.clone();
-    files.extend(cli.common.baseline.clone().or(config.audit.baseline.clone()));
+    files.extend(
+        cli.common
+            .baseline
+            .clone()
+            .or(config.audit.baseline.clone()),
+    );
     let inventory = load_inventory(&files)?;
     let enabled = policies.enabled().count();
     let line = format!(
@@ -156,7 +173,11 @@ fn validate(cli: &Cli) -> Result<Exit, Error> {
         if files.is_empty() {
             String::new()
         } else {
-            format!(", {} routes in {} fleet files", inventory.route_count(), files.len())
+            format!(
+                ", {} routes in {} fleet files",
+                inventory.route_count(),
+                files.len()
+            )
         }
     );
     write_stdout(line.as_bytes())?;
@@ -166,12 +187,24 @@ fn validate(cli: &Cli) -> Result<Exit, Error> {
 fn rules(cli: &Cli) -> Result<Exit, Error> {
     let config = load_config(cli)?;
     let policies = load_policies(cli, &config)?;
-    let width = policies.rules.iter().map(|r| r.info.id.len()).max().unwrap_or(2).max(2);
-    let mut text = format!("{:<width$}  {:<8}  {:<8}  TITLE\n", "ID", "SEVERITY", "ENABLED");
+    let width = policies
+        .rules
+        .iter()
+        .map(|r| r.info.id.len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    let mut text = format!(
+        "{:<width$}  {:<8}  {:<8}  TITLE\n",
+        "ID", "SEVERITY", "ENABLED"
+    );
     for rule in &policies.rules {
         let info = &rule.info;
         let enabled = if info.enabled { "yes" } else { "no" };
-        text.push_str(&format!("{:<width$}  {:<8}  {enabled:<8}  {}\n", info.id, info.severity, info.title));
+        text.push_str(&format!(
+            "{:<width$}  {:<8}  {enabled:<8}  {}\n",
+            info.id, info.severity, info.title
+        ));
     }
     write_stdout(text.as_bytes())?;
     Ok(Exit::Success)
@@ -180,7 +213,10 @@ fn rules(cli: &Cli) -> Result<Exit, Error> {
 fn snapshot(cli: &Cli, output: &Path) -> Result<Exit, Error> {
     let config = load_config(cli)?;
     let inventory = source_inventory(cli, &config)?;
-    fs::write(output, inventory.to_json()).map_err(|source| Error::Write { path: output.to_path_buf(), source })?;
+    fs::write(output, inventory.to_json()).map_err(|source| Error::Write {
+        path: output.to_path_buf(),
+        source,
+    })?;
     tracing::info!(apis = inventory.apis.len(), routes = inventory.route_count(), path = %output.display(), "snapshot written");
     Ok(Exit::Success)
 }
@@ -190,5 +226,8 @@ fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
     stdout
         .write_all(bytes)
         .and_then(|()| stdout.flush())
-        .map_err(|source| Error::Write { path: "stdout".into(), source })
+        .map_err(|source| Error::Write {
+            path: "stdout".into(),
+            source,
+        })
 }

@@ -195,7 +195,11 @@ impl Config {
         let text = diags.source(file).to_owned();
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let config = diag::parse_toml(&mut diags, file, &text).map(|doc| {
-            let mut cur = Cursor { diags: &mut diags, file, context: None };
+            let mut cur = Cursor {
+                diags: &mut diags,
+                file,
+                context: None,
+            };
             read(&mut cur, &doc, &base)
         });
         if !diags.is_empty() {
@@ -212,14 +216,17 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
     let mut config = Config::default();
     let table = doc.get_ref();
     cur.deny_unknown_keys(table, TOP_KEYS, "the config");
-    if let Some(server) = section(cur, table, "server", SERVER_KEYS) {
-        if let Some(v) = server.get("listen") {
-            if let Some(text) = cur.string(v, "listen") {
-                match text.parse() {
-                    Ok(addr) => config.server.listen = addr,
-                    Err(_) => cur.error(v.span(), format_args!("invalid listen address `{text}`"), "expected HOST:PORT, e.g. 0.0.0.0:9464"),
-                }
-            }
+    if let Some(server) = section(cur, table, "server", SERVER_KEYS)
+        && let Some(v) = server.get("listen")
+        && let Some(text) = cur.string(v, "listen")
+    {
+        match text.parse() {
+            Ok(addr) => config.server.listen = addr,
+            Err(_) => cur.error(
+                v.span(),
+                format_args!("invalid listen address `{text}`"),
+                "expected HOST:PORT, e.g. 0.0.0.0:9464",
+            ),
         }
     }
     if let Some(audit) = section(cur, table, "audit", AUDIT_KEYS) {
@@ -227,24 +234,30 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
         set(&mut a.interval, duration(cur, audit, "interval", false));
         set(&mut a.jitter, duration(cur, audit, "jitter", true));
         set(&mut a.concurrency, count(cur, audit, "concurrency", 1));
-        set(&mut a.max_violation_series, count(cur, audit, "max_violation_series", 0));
-        if let Some(v) = audit.get("policies") {
-            if let Some(list) = cur.strings(v, "policies") {
-                a.policies = list.iter().map(|p| PolicySource::parse(p, base)).collect();
-            }
+        set(
+            &mut a.max_violation_series,
+            count(cur, audit, "max_violation_series", 0),
+        );
+        if let Some(v) = audit.get("policies")
+            && let Some(list) = cur.strings(v, "policies")
+        {
+            a.policies = list.iter().map(|p| PolicySource::parse(p, base)).collect();
         }
         if let Some(v) = audit.get("baseline") {
             a.baseline = cur.string(v, "baseline").map(|p| base.join(p));
         }
     }
-    if let Some(drift) = section(cur, table, "drift", DRIFT_KEYS) {
-        if let Some(v) = drift.get("severity") {
-            if let Some(text) = cur.string(v, "severity") {
-                match Severity::parse(text) {
-                    Some(s) => config.drift.severity = s,
-                    None => cur.error(v.span(), format_args!("unknown severity `{text}`"), "expected one of: info, low, medium, high, critical"),
-                }
-            }
+    if let Some(drift) = section(cur, table, "drift", DRIFT_KEYS)
+        && let Some(v) = drift.get("severity")
+        && let Some(text) = cur.string(v, "severity")
+    {
+        match Severity::parse(text) {
+            Some(s) => config.drift.severity = s,
+            None => cur.error(
+                v.span(),
+                format_args!("unknown severity `{text}`"),
+                "expected one of: info, low, medium, high, critical",
+            ),
         }
     }
     if let Some(aws) = section(cur, table, "aws", AWS_KEYS) {
@@ -252,13 +265,17 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
         if let Some(v) = aws.get("region") {
             a.region = region(cur, v);
         }
-        if let Some(v) = aws.get("endpoint_url") {
-            if let Some(url) = cur.string(v, "endpoint_url") {
-                if url.starts_with("http://") || url.starts_with("https://") {
-                    a.endpoint_url = Some(url.to_owned());
-                } else {
-                    cur.error(v.span(), format_args!("invalid endpoint_url `{url}`"), "expected an http:// or https:// URL");
-                }
+        if let Some(v) = aws.get("endpoint_url")
+            && let Some(url) = cur.string(v, "endpoint_url")
+        {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                a.endpoint_url = Some(url.to_owned());
+            } else {
+                cur.error(
+                    v.span(),
+                    format_args!("invalid endpoint_url `{url}`"),
+                    "expected an http:// or https:// URL",
+                );
             }
         }
         if let Some(v) = aws.get("requests_per_second") {
@@ -272,29 +289,46 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
             };
             match rate {
                 Some(rate) if rate.is_finite() && rate > 0.0 => a.requests_per_second = rate,
-                Some(_) => cur.error(v.span(), "`requests_per_second` must be a positive number", "e.g. 5.0"),
+                Some(_) => cur.error(
+                    v.span(),
+                    "`requests_per_second` must be a positive number",
+                    "e.g. 5.0",
+                ),
                 None => {}
             }
         }
-        set(&mut a.burst, count(cur, aws, "burst", 1).and_then(|n| u32::try_from(n).ok()));
-        set(&mut a.page_size, count(cur, aws, "page_size", 1).and_then(|n| u32::try_from(n).ok()));
+        set(
+            &mut a.burst,
+            count(cur, aws, "burst", 1).and_then(|n| u32::try_from(n).ok()),
+        );
+        set(
+            &mut a.page_size,
+            count(cur, aws, "page_size", 1).and_then(|n| u32::try_from(n).ok()),
+        );
         set(&mut a.timeout, duration(cur, aws, "timeout", false));
         set(&mut a.max_backoff, duration(cur, aws, "max_backoff", false));
     }
-    if let Some(targets) = table.get("targets") {
-        if let Some(items) = cur.array(targets, "targets") {
-            for item in items {
-                if let Some(target) = target(cur, item) {
-                    if let Some(first) = config.targets.iter().find(|t| t.name == target.name) {
-                        let name = first.name.clone();
-                        let span = item.get_ref().get("name").map_or(item.span(), Spanned::span);
-                        cur.error(span, format_args!("duplicate target name `{name}`"), "target names must be unique");
-                    } else {
-                        config.targets.push(target);
-                    }
+    if let Some(targets) = table.get("targets")
+        && let Some(items) = cur.array(targets, "targets")
+    {
+        for item in items {
+            if let Some(target) = target(cur, item) {
+                if let Some(first) = config.targets.iter().find(|t| t.name == target.name) {
+                    let name = first.name.clone();
+                    let span = item
+                        .get_ref()
+                        .get("name")
+                        .map_or(item.span(), Spanned::span);
+                    cur.error(
+                        span,
+                        format_args!("duplicate target name `{name}`"),
+                        "target names must be unique",
+                    );
+                } else {
+                    config.targets.push(target);
                 }
-                cur.context = None;
             }
+            cur.context = None;
         }
     }
     config
@@ -319,17 +353,30 @@ fn section<'t, 'i>(
     Some(section)
 }
 
-fn duration(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, zero_ok: bool) -> Option<Duration> {
+fn duration(
+    cur: &mut Cursor<'_>,
+    table: &DeTable<'_>,
+    key: &str,
+    zero_ok: bool,
+) -> Option<Duration> {
     let v = table.get(key)?;
     let text = cur.string(v, key)?;
     match humantime::parse_duration(text) {
         Ok(d) if zero_ok || !d.is_zero() => Some(d),
         Ok(_) => {
-            cur.error(v.span(), format_args!("`{key}` must be longer than zero"), "e.g. \"30s\", \"5m\", \"1h\"");
+            cur.error(
+                v.span(),
+                format_args!("`{key}` must be longer than zero"),
+                "e.g. \"30s\", \"5m\", \"1h\"",
+            );
             None
         }
         Err(err) => {
-            cur.error(v.span(), format_args!("invalid duration `{text}` for `{key}`: {err}"), "expected a duration such as \"30s\", \"5m\", \"1h\"");
+            cur.error(
+                v.span(),
+                format_args!("invalid duration `{text}` for `{key}`: {err}"),
+                "expected a duration such as \"30s\", \"5m\", \"1h\"",
+            );
             None
         }
     }
@@ -341,7 +388,11 @@ fn count(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, min: usize) -> Op
     match usize::try_from(n) {
         Ok(n) if n >= min => Some(n),
         _ => {
-            cur.error(v.span(), format_args!("`{key}` must be at least {min}"), format!("expected an integer >= {min}"));
+            cur.error(
+                v.span(),
+                format_args!("`{key}` must be at least {min}"),
+                format!("expected an integer >= {min}"),
+            );
             None
         }
     }
@@ -349,9 +400,16 @@ fn count(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, min: usize) -> Op
 
 fn region(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>) -> Option<String> {
     let text = cur.string(v, "region")?;
-    let valid = !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let valid = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !valid {
-        cur.error(v.span(), format_args!("invalid region `{text}`"), "expected a region name such as eu-west-1");
+        cur.error(
+            v.span(),
+            format_args!("invalid region `{text}`"),
+            "expected a region name such as eu-west-1",
+        );
         return None;
     }
     Some(text.to_owned())
@@ -364,7 +422,11 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
         .and_then(|v| {
             let name = cur.string(v, "name")?;
             if name.trim().is_empty() {
-                cur.error(v.span(), "target `name` must not be empty", "a unique name, e.g. payments-prod");
+                cur.error(
+                    v.span(),
+                    "target `name` must not be empty",
+                    "a unique name, e.g. payments-prod",
+                );
                 return None;
             }
             Some(name.to_owned())
@@ -376,9 +438,14 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
     let region = table.get("region").and_then(|v| region(cur, v));
     let role_arn = table.get("role_arn").and_then(|v| {
         let arn = cur.string(v, "role_arn")?;
-        let valid = Regex::new(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$").expect("valid regex");
+        let valid =
+            Regex::new(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$").expect("valid regex");
         if !valid.is_match(arn) {
-            cur.error(v.span(), format_args!("invalid role_arn `{arn}`"), "expected arn:aws:iam::<12-digit account>:role/<name>");
+            cur.error(
+                v.span(),
+                format_args!("invalid role_arn `{arn}`"),
+                "expected arn:aws:iam::<12-digit account>:role/<name>",
+            );
             return None;
         }
         Some(arn.to_owned())
@@ -386,14 +453,22 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
     let external_id = table.get("external_id").and_then(|v| {
         let id = cur.string(v, "external_id")?;
         if !table.contains_key("role_arn") {
-            cur.error(v.span(), "`external_id` needs `role_arn`", "an external id is sent when assuming role_arn");
+            cur.error(
+                v.span(),
+                "`external_id` needs `role_arn`",
+                "an external id is sent when assuming role_arn",
+            );
         }
         Some(id.to_owned())
     });
     let api_ids = table.get("api_ids").and_then(|v| {
         let ids = cur.strings(v, "api_ids")?;
         if table.contains_key("discover") {
-            cur.error(v.span(), "a target takes `api_ids` or `discover`, not both", "remove one of them");
+            cur.error(
+                v.span(),
+                "a target takes `api_ids` or `discover`, not both",
+                "remove one of them",
+            );
         }
         Some(ids.into_iter().map(str::to_owned).collect())
     });
@@ -415,29 +490,42 @@ fn discover(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>) -> Option<Discover> 
     let table = cur.table(v, "discover")?;
     cur.deny_unknown_keys(table, DISCOVER_KEYS, "`discover`");
     let mut discover = Discover::default();
-    if let Some(v) = table.get("name_matches") {
-        if let Some(pattern) = cur.string(v, "name_matches") {
-            match Regex::new(pattern) {
-                Ok(re) => discover.name_matches = Some(re),
-                Err(err) => cur.error(v.span(), format_args!("invalid regex for `name_matches`: {}", err.to_string().lines().last().unwrap_or_default()), "this regex does not compile"),
-            }
+    if let Some(v) = table.get("name_matches")
+        && let Some(pattern) = cur.string(v, "name_matches")
+    {
+        match Regex::new(pattern) {
+            Ok(re) => discover.name_matches = Some(re),
+            Err(err) => cur.error(
+                v.span(),
+                format_args!(
+                    "invalid regex for `name_matches`: {}",
+                    diag::regex_error(&err)
+                ),
+                "this regex does not compile",
+            ),
         }
     }
-    if let Some(v) = table.get("protocol_type") {
-        if let Some(p) = cur.string(v, "protocol_type") {
-            if p == "HTTP" || p == "WEBSOCKET" {
-                discover.protocol_type = Some(p.to_owned());
-            } else {
-                cur.error(v.span(), format_args!("unknown protocol_type `{p}`"), "expected HTTP or WEBSOCKET");
-            }
+    if let Some(v) = table.get("protocol_type")
+        && let Some(p) = cur.string(v, "protocol_type")
+    {
+        if p == "HTTP" || p == "WEBSOCKET" {
+            discover.protocol_type = Some(p.to_owned());
+        } else {
+            cur.error(
+                v.span(),
+                format_args!("unknown protocol_type `{p}`"),
+                "expected HTTP or WEBSOCKET",
+            );
         }
     }
-    if let Some(v) = table.get("tags") {
-        if let Some(tags) = cur.table(v, "tags") {
-            for (key, value) in tags.iter() {
-                if let Some(text) = cur.string(value, &format!("tags.{}", key.get_ref())) {
-                    discover.tags.insert(key.get_ref().to_string(), text.to_owned());
-                }
+    if let Some(v) = table.get("tags")
+        && let Some(tags) = cur.table(v, "tags")
+    {
+        for (key, value) in tags.iter() {
+            if let Some(text) = cur.string(value, &format!("tags.{}", key.get_ref())) {
+                discover
+                    .tags
+                    .insert(key.get_ref().to_string(), text.to_owned());
             }
         }
     }
@@ -454,7 +542,17 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         Config::load(&path).map_err(|e| {
             let d = &e.0;
-            d.problems().iter().map(|p| format!("{} {}", d.position(p).rsplit('/').next().unwrap(), p.message)).collect::<Vec<_>>().join("\n")
+            d.problems()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        d.position(p).rsplit('/').next().unwrap(),
+                        p.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
         })
     }
 
@@ -519,7 +617,10 @@ discover = { name_matches = "^prod-", protocol_type = "HTTP", tags = { env = "pr
         assert!(matches!(&config.audit.policies[1], PolicySource::Path(p) if p.ends_with("org/")));
         assert!(config.audit.baseline.as_ref().unwrap().is_absolute());
         assert_eq!(config.drift.severity, Severity::High);
-        assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            config.aws.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
         assert_eq!(config.aws.requests_per_second, 2.5);
         assert_eq!((config.aws.burst, config.aws.page_size), (4, 500));
         assert_eq!(config.aws.max_backoff, Duration::from_secs(60));
@@ -557,7 +658,7 @@ name = "a"
             "routewarden.toml:6:23 `requests_per_second` must be a positive number",
             "routewarden.toml:7:16 invalid endpoint_url",
             "routewarden.toml:10:15 `external_id` needs `role_arn` (in target `a`)",
-            "routewarden.toml:11:30 invalid regex for `name_matches`",
+            "routewarden.toml:11:29 invalid regex for `name_matches`: unclosed group",
             "routewarden.toml:11:50 unknown protocol_type `REST`",
             "routewarden.toml:13:8 duplicate target name `a`",
         ];

@@ -57,11 +57,17 @@ impl Diagnostics {
     }
 
     pub fn source(&self, file: FileId) -> &str {
-        self.files.get(file).map(|f| f.source().as_str()).unwrap_or("")
+        self.files
+            .get(file)
+            .map(|f| f.source().as_str())
+            .unwrap_or("")
     }
 
     pub fn name(&self, file: FileId) -> &str {
-        self.files.get(file).map(|f| f.name().as_str()).unwrap_or("")
+        self.files
+            .get(file)
+            .map(|f| f.name().as_str())
+            .unwrap_or("")
     }
 
     pub fn push(
@@ -120,8 +126,7 @@ impl Diagnostics {
             let diagnostic = CsDiagnostic::error()
                 .with_message(&problem.message)
                 .with_labels(vec![
-                    Label::primary(problem.file, problem.span.clone())
-                        .with_message(&problem.label),
+                    Label::primary(problem.file, problem.span.clone()).with_message(&problem.label),
                 ]);
             let mut writer = term::StylesWriter::new(&mut buffer, &styles);
             // A span outside the file is a bug in a loader; fall back to one line.
@@ -161,7 +166,12 @@ pub struct Cursor<'d> {
 
 impl Cursor<'_> {
     /// Records a problem. `context` (e.g. "rule `RW001`") is appended to the message.
-    pub fn error(&mut self, span: Range<usize>, message: impl fmt::Display, label: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        span: Range<usize>,
+        message: impl fmt::Display,
+        label: impl Into<String>,
+    ) {
         let message = match &self.context {
             Some(context) => format!("{message} (in {context})"),
             None => message.to_string(),
@@ -226,7 +236,11 @@ impl Cursor<'_> {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    self.error(value.span(), format_args!("`{key}` is out of range"), "too large");
+                    self.error(
+                        value.span(),
+                        format_args!("`{key}` is out of range"),
+                        "too large",
+                    );
                     None
                 }
             },
@@ -286,7 +300,13 @@ impl Cursor<'_> {
         ok.then_some(out)
     }
 
-    pub fn type_error(&mut self, value: &Spanned<DeValue<'_>>, key: &str, expected: &str, found: &DeValue<'_>) {
+    pub fn type_error(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        key: &str,
+        expected: &str,
+        found: &DeValue<'_>,
+    ) {
         self.error(
             value.span(),
             format_args!("`{key}` must be {expected}, found {}", describe(found)),
@@ -332,8 +352,22 @@ pub fn read_file(diags: &mut Diagnostics, path: &std::path::Path) -> Option<File
         Ok(text) => Some(diags.add_file(path.display().to_string(), text)),
         Err(err) => {
             let file = diags.add_file(path.display().to_string(), String::new());
-            diags.push(file, 0..0, format!("cannot read {}: {err}", path.display()), "");
+            diags.push(
+                file,
+                0..0,
+                format!("cannot read {}: {err}", path.display()),
+                "",
+            );
             None
         }
     }
+}
+
+/// The one line of a regex error that says what is wrong.
+pub fn regex_error(err: &regex::Error) -> String {
+    let text = err.to_string();
+    text.lines()
+        .find_map(|line| line.strip_prefix("error: "))
+        .unwrap_or(text.lines().last().unwrap_or_default())
+        .to_owned()
 }

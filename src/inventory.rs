@@ -227,7 +227,10 @@ mod tests {
         assert_eq!(&*apis[0].api_id, "a1");
         assert_eq!(apis[0].tags.as_ref().unwrap()["env"], "prod");
         let route = &apis[0].routes[0];
-        assert_eq!(route.authorization_scopes.as_deref(), Some(&["read".to_owned()][..]));
+        assert_eq!(
+            route.authorization_scopes.as_deref(),
+            Some(&["read".to_owned()][..])
+        );
         assert_eq!(
             route.request_parameters.as_ref().unwrap()["route.request.header.x"].required,
             Some(true)
@@ -245,19 +248,31 @@ mod tests {
 
     #[test]
     fn malformed_files_name_the_position() {
-        let err = parse("{\"Apis\": [\n  {\"ApiId\": \"a\", \"Routes\": [{\"RouteKey\": 7}]}\n]}").unwrap_err();
+        let err = parse("{\"Apis\": [\n  {\"ApiId\": \"a\", \"Routes\": [{\"RouteKey\": 7}]}\n]}")
+            .unwrap_err();
         assert!(err.starts_with("fleet.json:2:"), "{err}");
         assert!(err.contains("expected a string"), "{err}");
         let err = parse("{\"Apis\": [{\"Routes\": []}]}").unwrap_err();
         assert!(err.contains("missing field `ApiId`"), "{err}");
         assert!(parse("{}").unwrap_err().contains("no `Apis` or `Items`"));
-        assert!(parse("{\"Apis\": [], \"Items\": []}").unwrap_err().contains("both"));
-        assert!(parse("not json").unwrap_err().starts_with("fleet.json:1:1"));
+        assert!(
+            parse("{\"Apis\": [], \"Items\": []}")
+                .unwrap_err()
+                .contains("both")
+        );
+        let err = parse("not json").unwrap_err();
+        assert!(
+            err.starts_with("fleet.json:1:2 malformed fleet file: expected ident"),
+            "{err}"
+        );
     }
 
     #[test]
     fn method_and_path_split_at_the_first_space() {
-        let route = |key: &str| Route { route_key: key.into(), ..Route::default() };
+        let route = |key: &str| Route {
+            route_key: key.into(),
+            ..Route::default()
+        };
         assert_eq!(route("GET /pets/{id}").method(), "GET");
         assert_eq!(route("GET /pets/{id}").path(), Some("/pets/{id}"));
         assert_eq!(route("$connect").method(), "$connect");
@@ -268,8 +283,12 @@ mod tests {
     #[test]
     fn the_fleet_file_round_trips() {
         let text = r#"{"Apis": [{"ApiId": "a1", "Routes": [{"RouteKey": "GET /", "ApiKeyRequired": false}]}]}"#;
-        let inventory = Inventory { apis: parse(text).unwrap() };
-        let again = Inventory { apis: parse(&inventory.to_json()).unwrap() };
+        let inventory = Inventory {
+            apis: parse(text).unwrap(),
+        };
+        let again = Inventory {
+            apis: parse(&inventory.to_json()).unwrap(),
+        };
         assert_eq!(inventory, again);
     }
 }

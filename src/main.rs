@@ -36,12 +36,14 @@ fn main() -> ExitCode {
 fn init_tracing(cli: &Cli) {
     let one_shot = cli.check || cli.command.is_some();
     let default_level = if one_shot { "warn" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let terminal = std::io::stderr().is_terminal();
-    let format = cli
-        .common
-        .log_format
-        .unwrap_or(if terminal { LogFormat::Text } else { LogFormat::Json });
+    let format = cli.common.log_format.unwrap_or(if terminal {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

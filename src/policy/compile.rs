@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 use super::eval::{Condition, Glob, Op, Test};
 use super::field::{API_FIELDS, Field, ROUTE_FIELDS, Type};
 use super::{Exemption, ExemptionInfo, Rule, RuleInfo, Severity};
-use crate::diag::{Cursor, describe};
+use crate::diag::{Cursor, describe, regex_error};
 
 const TOP_KEYS: &[&str] = &["rules", "exemptions"];
 const RULE_KEYS: &[&str] = &[
@@ -139,7 +139,11 @@ fn rule(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<(Rule, Ran
         .and_then(|v| {
             let title = cur.string(v, "title")?;
             if title.trim().is_empty() || title.contains('\n') {
-                cur.error(v.span(), "`title` must be one non-empty line", "one line of text");
+                cur.error(
+                    v.span(),
+                    "`title` must be one non-empty line",
+                    "one line of text",
+                );
                 return None;
             }
             Some(title)
@@ -166,7 +170,10 @@ fn rule(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<(Rule, Ran
     };
     // `Some(None)`: no `when`; `None`: a `when` with errors.
     let when = match table.get("when") {
-        Some(v) => cur.table(v, "when").and_then(|t| condition(cur, t)).map(Some),
+        Some(v) => cur
+            .table(v, "when")
+            .and_then(|t| condition(cur, t))
+            .map(Some),
         None => Some(None),
     };
     let require = cur
@@ -198,7 +205,11 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// `Some(None)` when absent, `None` when present with the wrong type.
-fn optional_string<'t>(cur: &mut Cursor<'_>, table: &'t DeTable<'_>, key: &str) -> Option<Option<&'t str>> {
+fn optional_string<'t>(
+    cur: &mut Cursor<'_>,
+    table: &'t DeTable<'_>,
+    key: &str,
+) -> Option<Option<&'t str>> {
     match table.get(key) {
         Some(v) => cur.string(v, key).map(Some),
         None => Some(None),
@@ -249,7 +260,11 @@ fn condition(cur: &mut Cursor<'_>, table: &DeTable<'_>) -> Option<Condition> {
     })
 }
 
-fn combinator_list(cur: &mut Cursor<'_>, key: &str, value: &Spanned<DeValue<'_>>) -> Option<Condition> {
+fn combinator_list(
+    cur: &mut Cursor<'_>,
+    key: &str,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<Condition> {
     let items = cur.array(value, key)?;
     let mut conditions = Vec::with_capacity(items.len());
     let mut ok = true;
@@ -277,7 +292,10 @@ fn api_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Cond
     let Some(table) = value.get_ref().as_table() else {
         cur.error(
             value.span(),
-            format_args!("`api` must be a table of API fields, found {}", describe(value.get_ref())),
+            format_args!(
+                "`api` must be a table of API fields, found {}",
+                describe(value.get_ref())
+            ),
             "write api.name = ..., api.id = ..., api.protocol_type = ... or api.tags.<key> = ...",
         );
         return None;
@@ -327,8 +345,17 @@ fn tag_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Cond
 }
 
 /// A predicate: a shorthand value or a table of operators, all of which must hold.
-fn predicate(cur: &mut Cursor<'_>, field: Field, value: &Spanned<DeValue<'_>>) -> Option<Condition> {
-    let test = |op| Condition::Test(Test { field: field.clone(), op });
+fn predicate(
+    cur: &mut Cursor<'_>,
+    field: Field,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<Condition> {
+    let test = |op| {
+        Condition::Test(Test {
+            field: field.clone(),
+            op,
+        })
+    };
     match value.get_ref() {
         DeValue::Table(ops) => {
             if ops.is_empty() {
@@ -418,11 +445,17 @@ fn operator(
             } else {
                 Op::NeStr(s.as_ref().into())
             }),
-            (Type::Bool, DeValue::Boolean(b)) => {
-                Some(if name == "eq" { Op::EqBool(*b) } else { Op::NeBool(*b) })
-            }
+            (Type::Bool, DeValue::Boolean(b)) => Some(if name == "eq" {
+                Op::EqBool(*b)
+            } else {
+                Op::NeBool(*b)
+            }),
             (_, other) => {
-                let expected = if ty == Type::Bool { "a boolean" } else { "a string" };
+                let expected = if ty == Type::Bool {
+                    "a boolean"
+                } else {
+                    "a string"
+                };
                 cur.error(
                     operand.span(),
                     format_args!(
@@ -451,7 +484,10 @@ fn operator(
         }
         "matches" | "not_matches" => {
             let pattern = cur.string(operand, &what)?;
-            match RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build() {
+            match RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
                 Ok(re) if name == "matches" => Some(Op::Matches(re)),
                 Ok(re) => Some(Op::NotMatches(re)),
                 Err(err) => {
@@ -483,22 +519,21 @@ fn operator(
         "min_len" | "max_len" => {
             let n = cur.integer(operand, &what)?;
             let Ok(n) = usize::try_from(n) else {
-                cur.error(operand.span(), format_args!("`{what}` must not be negative"), "expected 0 or more");
+                cur.error(
+                    operand.span(),
+                    format_args!("`{what}` must not be negative"),
+                    "expected 0 or more",
+                );
                 return None;
             };
-            Some(if name == "min_len" { Op::MinLen(n) } else { Op::MaxLen(n) })
+            Some(if name == "min_len" {
+                Op::MinLen(n)
+            } else {
+                Op::MaxLen(n)
+            })
         }
         _ => unreachable!("every operator is handled"),
     }
-}
-
-/// The one line of a regex error that says what is wrong.
-fn regex_error(err: &regex::Error) -> String {
-    let text = err.to_string();
-    text.lines()
-        .find_map(|line| line.strip_prefix("error: "))
-        .unwrap_or(text.lines().last().unwrap_or_default())
-        .to_owned()
 }
 
 fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<ExemptionDraft> {
@@ -519,7 +554,11 @@ fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<Exemp
         match Glob::new(pattern) {
             Ok(glob) => Some(Some(glob)),
             Err(err) => {
-                cur.error(v.span(), format_args!("invalid glob for `{key}`: {}", regex_error(&err)), "this glob does not compile");
+                cur.error(
+                    v.span(),
+                    format_args!("invalid glob for `{key}`: {}", regex_error(&err)),
+                    "this glob does not compile",
+                );
                 None
             }
         }
@@ -532,7 +571,11 @@ fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<Exemp
         .and_then(|v| {
             let reason = cur.string(v, "reason")?;
             if reason.trim().is_empty() {
-                cur.error(v.span(), "`reason` must not be empty", "say why this is accepted");
+                cur.error(
+                    v.span(),
+                    "`reason` must not be empty",
+                    "say why this is accepted",
+                );
                 return None;
             }
             Some(reason)
@@ -541,20 +584,29 @@ fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<Exemp
     let expires = match table.get("expires") {
         None => Some(None),
         Some(v) => match v.get_ref() {
-            DeValue::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() && dt.date.is_some() => {
+            DeValue::Datetime(dt)
+                if dt.time.is_none() && dt.offset.is_none() && dt.date.is_some() =>
+            {
                 let date = dt.date.expect("checked");
-                let parsed = time::Month::try_from(date.month)
-                    .ok()
-                    .and_then(|m| time::Date::from_calendar_date(i32::from(date.year), m, date.day).ok());
+                let parsed = time::Month::try_from(date.month).ok().and_then(|m| {
+                    time::Date::from_calendar_date(i32::from(date.year), m, date.day).ok()
+                });
                 if parsed.is_none() {
-                    cur.error(v.span(), "`expires` is not a valid date", "expected a date like 2027-03-01");
+                    cur.error(
+                        v.span(),
+                        "`expires` is not a valid date",
+                        "expected a date like 2027-03-01",
+                    );
                 }
                 parsed.map(Some)
             }
             other => {
                 cur.error(
                     v.span(),
-                    format_args!("`expires` must be a TOML date such as 2027-03-01, found {}", describe(other)),
+                    format_args!(
+                        "`expires` must be a TOML date such as 2027-03-01, found {}",
+                        describe(other)
+                    ),
                     "expected a bare date: expires = 2027-03-01",
                 );
                 None

@@ -117,8 +117,8 @@ impl Op {
             (Op::ContainsAny(xs), Value::List(items)) => xs.iter().any(|x| has(items, x)),
             (Op::ContainsAll(xs), Value::List(items)) => xs.iter().all(|x| has(items, x)),
             (Op::SubsetOf(xs), Value::List(items)) => items.iter().all(|i| one_of(xs, i)),
-            (Op::MinLen(n), v) => v.len().is_some_and(|len| len >= *n),
-            (Op::MaxLen(n), v) => v.len().is_some_and(|len| len <= *n),
+            (Op::MinLen(n), v) => v.length().is_some_and(|len| len >= *n),
+            (Op::MaxLen(n), v) => v.length().is_some_and(|len| len <= *n),
             // Types were checked at load; a mismatch cannot be reached.
             _ => false,
         }
@@ -180,7 +180,11 @@ impl Condition {
             Condition::Not(inner) => format!("not expected: {}", inner.describe()),
             Condition::Test(test) => {
                 let actual = describe_value(test.field.read(route, ctx));
-                format!("{} is {actual} (requires: {})", test.field.name(), test.op.describe())
+                format!(
+                    "{} is {actual} (requires: {})",
+                    test.field.name(),
+                    test.op.describe()
+                )
             }
         }
     }
@@ -235,7 +239,9 @@ mod tests {
             request_models: Some(BTreeMap::from([("application/json".into(), "Pet".into())])),
             request_parameters: Some(BTreeMap::from([(
                 "route.request.header.x".into(),
-                ParameterConstraints { required: Some(true) },
+                ParameterConstraints {
+                    required: Some(true),
+                },
             )])),
             ..Route::default()
         }
@@ -296,15 +302,25 @@ mod tests {
         assert!(Glob::new("a.c").unwrap().is_match("a.c"));
         assert!(!Glob::new("a.c*").unwrap().is_match("abc"));
         assert!(Glob::new("[x]*").unwrap().is_match("[x]/y\nz"));
-        assert!(Glob::new("ANY /{proxy+}").unwrap().is_match("ANY /{proxy+}"));
+        assert!(
+            Glob::new("ANY /{proxy+}")
+                .unwrap()
+                .is_match("ANY /{proxy+}")
+        );
     }
 
     #[test]
     fn exists_reads_empty_as_absent() {
         assert!(check(Field::RouteId, Op::Exists(true)));
-        assert!(!check(Field::AuthorizerId, Op::Exists(true)), "empty string");
+        assert!(
+            !check(Field::AuthorizerId, Op::Exists(true)),
+            "empty string"
+        );
         assert!(check(Field::AuthorizerId, Op::Exists(false)));
-        assert!(check(Field::ApiKeyRequired, Op::Exists(true)), "booleans are always present");
+        assert!(
+            check(Field::ApiKeyRequired, Op::Exists(true)),
+            "booleans are always present"
+        );
         assert!(check(Field::RequestModels, Op::Exists(true)));
         let mut empty = route();
         empty.authorization_scopes = Some(vec![]);
@@ -315,17 +331,47 @@ mod tests {
 
     #[test]
     fn contains_on_lists_and_map_keys() {
-        assert!(check(Field::AuthorizationScopes, Op::Contains("read".into())));
-        assert!(!check(Field::AuthorizationScopes, Op::Contains("admin".into())));
-        assert!(check(Field::RequestModels, Op::Contains("application/json".into())));
-        assert!(check(Field::RequestParameters, Op::Contains("route.request.header.x".into())));
+        assert!(check(
+            Field::AuthorizationScopes,
+            Op::Contains("read".into())
+        ));
+        assert!(!check(
+            Field::AuthorizationScopes,
+            Op::Contains("admin".into())
+        ));
+        assert!(check(
+            Field::RequestModels,
+            Op::Contains("application/json".into())
+        ));
+        assert!(check(
+            Field::RequestParameters,
+            Op::Contains("route.request.header.x".into())
+        ));
         assert!(!check(Field::RequestParameters, Op::Contains("x".into())));
-        assert!(check(Field::AuthorizationScopes, Op::ContainsAny(boxed(&["admin", "write"]))));
-        assert!(!check(Field::AuthorizationScopes, Op::ContainsAny(boxed(&["admin"]))));
-        assert!(check(Field::AuthorizationScopes, Op::ContainsAll(boxed(&["read", "write"]))));
-        assert!(!check(Field::AuthorizationScopes, Op::ContainsAll(boxed(&["read", "admin"]))));
-        assert!(check(Field::AuthorizationScopes, Op::SubsetOf(boxed(&["read", "write", "x"]))));
-        assert!(!check(Field::AuthorizationScopes, Op::SubsetOf(boxed(&["read"]))));
+        assert!(check(
+            Field::AuthorizationScopes,
+            Op::ContainsAny(boxed(&["admin", "write"]))
+        ));
+        assert!(!check(
+            Field::AuthorizationScopes,
+            Op::ContainsAny(boxed(&["admin"]))
+        ));
+        assert!(check(
+            Field::AuthorizationScopes,
+            Op::ContainsAll(boxed(&["read", "write"]))
+        ));
+        assert!(!check(
+            Field::AuthorizationScopes,
+            Op::ContainsAll(boxed(&["read", "admin"]))
+        ));
+        assert!(check(
+            Field::AuthorizationScopes,
+            Op::SubsetOf(boxed(&["read", "write", "x"]))
+        ));
+        assert!(!check(
+            Field::AuthorizationScopes,
+            Op::SubsetOf(boxed(&["read"]))
+        ));
     }
 
     #[test]
@@ -341,7 +387,10 @@ mod tests {
         unicode.operation_name = Some("héllo✓".into());
         let api = api();
         let value = Field::OperationName.read(&unicode, &Context::of(&api));
-        assert!(Op::MaxLen(6).holds(value) && Op::MinLen(6).holds(value), "6 chars, 9 bytes");
+        assert!(
+            Op::MaxLen(6).holds(value) && Op::MinLen(6).holds(value),
+            "6 chars, 9 bytes"
+        );
     }
 
     #[test]
@@ -390,8 +439,18 @@ mod tests {
 
     #[test]
     fn combinators_compose() {
-        let t = || Condition::Test(Test { field: Field::Method, op: Op::EqStr("GET".into()) });
-        let f = || Condition::Test(Test { field: Field::Method, op: Op::EqStr("PUT".into()) });
+        let t = || {
+            Condition::Test(Test {
+                field: Field::Method,
+                op: Op::EqStr("GET".into()),
+            })
+        };
+        let f = || {
+            Condition::Test(Test {
+                field: Field::Method,
+                op: Op::EqStr("PUT".into()),
+            })
+        };
         let route = route();
         let api = api();
         let ctx = Context::of(&api);
@@ -410,9 +469,18 @@ mod tests {
         let api = api();
         let ctx = Context::of(&api);
         let cond = Condition::All(Box::new([
-            Condition::Test(Test { field: Field::Method, op: Op::EqStr("GET".into()) }),
-            Condition::Test(Test { field: Field::AuthorizerId, op: Op::Exists(true) }),
+            Condition::Test(Test {
+                field: Field::Method,
+                op: Op::EqStr("GET".into()),
+            }),
+            Condition::Test(Test {
+                field: Field::AuthorizerId,
+                op: Op::Exists(true),
+            }),
         ]));
-        assert_eq!(cond.explain(&route, &ctx), "authorizer_id is \"\" (requires: present and not empty)");
+        assert_eq!(
+            cond.explain(&route, &ctx),
+            "authorizer_id is \"\" (requires: present and not empty)"
+        );
     }
 }

@@ -64,7 +64,10 @@ pub const ROUTE_FIELDS: &[(&str, Field)] = &[
     ("api_gateway_managed", Field::ApiGatewayManaged),
     ("operation_name", Field::OperationName),
     ("target", Field::Target),
-    ("model_selection_expression", Field::ModelSelectionExpression),
+    (
+        "model_selection_expression",
+        Field::ModelSelectionExpression,
+    ),
     (
         "route_response_selection_expression",
         Field::RouteResponseSelectionExpression,
@@ -192,7 +195,7 @@ pub enum Value<'a> {
 
 impl Value<'_> {
     /// Length: characters of a string, elements of a list, keys of a map.
-    pub fn len(&self) -> Option<usize> {
+    pub fn length(&self) -> Option<usize> {
         match self {
             Value::Str(s) => Some(s.chars().count()),
             Value::List(items) => Some(items.len()),
@@ -208,7 +211,7 @@ impl Value<'_> {
             Value::Absent => false,
             Value::Bool(_) => true,
             Value::Str(s) => !s.is_empty(),
-            _ => self.len().is_some_and(|n| n > 0),
+            _ => self.length().is_some_and(|n| n > 0),
         }
     }
 

@@ -122,7 +122,10 @@ pub struct ExemptionInfo {
     pub expires: Option<time::Date>,
 }
 
-fn serialize_date<S: serde::Serializer>(date: &Option<time::Date>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_date<S: serde::Serializer>(
+    date: &Option<time::Date>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match date {
         Some(date) => s.collect_str(date),
         None => s.serialize_none(),
@@ -144,7 +147,10 @@ impl Exemption {
         let api = self.api.as_ref().is_none_or(|glob| {
             glob.is_match(ctx.api_id) || ctx.api_name.is_some_and(|name| glob.is_match(name))
         });
-        api && self.route_key.as_ref().is_none_or(|g| g.is_match(&route.route_key))
+        api && self
+            .route_key
+            .as_ref()
+            .is_none_or(|g| g.is_match(&route.route_key))
             && self
                 .target_name
                 .as_ref()
@@ -232,7 +238,11 @@ impl PolicySet {
             let Some(doc) = diag::parse_toml(&mut diags, file, &text) else {
                 continue;
             };
-            let mut cur = Cursor { diags: &mut diags, file, context: None };
+            let mut cur = Cursor {
+                diags: &mut diags,
+                file,
+                context: None,
+            };
             let items = compile::file(&mut cur, &doc);
             for (rule, span) in items.rules {
                 let first = rules.iter().find(|(r, _, _)| r.info.id == rule.info.id);
@@ -272,7 +282,10 @@ impl PolicySet {
         if !diags.is_empty() {
             return Err(LoadError(diags));
         }
-        Ok(PolicySet::new(rules.into_iter().map(|(r, _, _)| r).collect(), exemptions))
+        Ok(PolicySet::new(
+            rules.into_iter().map(|(r, _, _)| r).collect(),
+            exemptions,
+        ))
     }
 
     /// A set from compiled parts (tests, benchmarks).
@@ -288,17 +301,30 @@ impl PolicySet {
                     .collect()
             })
             .collect();
-        PolicySet { rules, exemptions, by_rule }
+        PolicySet {
+            rules,
+            exemptions,
+            by_rule,
+        }
     }
 
     /// Rules with `enabled = true`.
     pub fn enabled(&self) -> impl Iterator<Item = (usize, &Rule)> {
-        self.rules.iter().enumerate().filter(|(_, r)| r.info.enabled)
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.info.enabled)
     }
 
     /// How a violation of rule `index` by a route stands: an active exemption
     /// wins over an expired one.
-    pub fn exemption_for(&self, index: usize, route: &Route, ctx: &Context<'_>, today: time::Date) -> Exempted {
+    pub fn exemption_for(
+        &self,
+        index: usize,
+        route: &Route,
+        ctx: &Context<'_>,
+        today: time::Date,
+    ) -> Exempted {
         let mut expired = None;
         for &e in &self.by_rule[index] {
             let exemption = &self.exemptions[e];
@@ -322,7 +348,12 @@ fn read_policy_path(diags: &mut Diagnostics, path: &Path) -> Vec<diag::FileId> {
         Ok(entries) => entries,
         Err(err) => {
             let file = diags.add_file(path.display().to_string(), String::new());
-            diags.push(file, 0..0, format!("cannot read directory {}: {err}", path.display()), "");
+            diags.push(
+                file,
+                0..0,
+                format!("cannot read directory {}: {err}", path.display()),
+                "",
+            );
             return Vec::new();
         }
     };

@@ -12,7 +12,15 @@ use crate::audit::{Finding, Outcome, Status};
 pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     let mut by_pair: HashMap<(Option<&str>, &str, &str, &str), &Finding> = HashMap::new();
     for f in &outcome.findings {
-        by_pair.insert((f.target_name.as_deref(), &*f.api_id, f.route_key.as_str(), &*f.rule.id), f);
+        by_pair.insert(
+            (
+                f.target_name.as_deref(),
+                &*f.api_id,
+                f.route_key.as_str(),
+                &*f.rule.id,
+            ),
+            f,
+        );
     }
     let mut report = Report::new("routewarden");
     for api in &outcome.inventory.apis {

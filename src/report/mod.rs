@@ -46,9 +46,9 @@ impl FromStr for FailOn {
         if text == "never" {
             return Ok(FailOn::Never);
         }
-        Severity::parse(text)
-            .map(FailOn::Severity)
-            .ok_or_else(|| format!("expected one of: info, low, medium, high, critical, never; got `{text}`"))
+        Severity::parse(text).map(FailOn::Severity).ok_or_else(|| {
+            format!("expected one of: info, low, medium, high, critical, never; got `{text}`")
+        })
     }
 }
 
@@ -100,7 +100,8 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(outcome: &Outcome, fail_on: FailOn) -> Summary {
-        let mut by_severity: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut by_severity: BTreeMap<Severity, usize> =
+            Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let (mut violations, mut exempted, mut expired, mut failing) = (0, 0, 0, 0);
         for finding in &outcome.findings {
             match finding.status {

@@ -43,7 +43,10 @@ fn text(s: &str) -> MultiformatMessageString {
 fn descriptor(rule: &RuleInfo) -> ReportingDescriptor {
     let level = serde_json::to_value(level(rule.severity)).expect("level serializes");
     let mut properties = BTreeMap::new();
-    properties.insert("security-severity".to_owned(), security_severity(rule.severity).into());
+    properties.insert(
+        "security-severity".to_owned(),
+        security_severity(rule.severity).into(),
+    );
     properties.insert("severity".to_owned(), rule.severity.as_str().into());
     let mut descriptor = ReportingDescriptor::builder()
         .id(&*rule.id)
@@ -79,7 +82,10 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
     let mut fingerprints = BTreeMap::new();
     fingerprints.insert(
         "routewarden/v1".to_owned(),
-        format!("{}|{target}|{}|{}", finding.rule.id, finding.api_id, finding.route_key),
+        format!(
+            "{}|{target}|{}|{}",
+            finding.rule.id, finding.api_id, finding.route_key
+        ),
     );
     let mut result = SarifResult::builder()
         .rule_id(&*finding.rule.id)

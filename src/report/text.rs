@@ -38,7 +38,12 @@ fn severity_style(severity: Severity) -> Style {
 const DIM: Style = Style::new().dimmed();
 const BOLD: Style = Style::new().bold();
 
-pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write, color: bool) -> io::Result<()> {
+pub fn write(
+    outcome: &Outcome,
+    summary: &Summary,
+    out: &mut dyn io::Write,
+    color: bool,
+) -> io::Result<()> {
     let p = Painter { color };
 
     // Group by (target, API), in the order the APIs were audited.
@@ -63,18 +68,29 @@ pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write, colo
     for key in &order {
         let findings = groups.get_mut(key).expect("grouped");
         // Open violations first, worst first; exempted ones last.
-        findings.sort_by_key(|f| (f.status == Status::Exempted, std::cmp::Reverse(f.severity())));
+        findings.sort_by_key(|f| {
+            (
+                f.status == Status::Exempted,
+                std::cmp::Reverse(f.severity()),
+            )
+        });
         let findings = &*findings;
         let first = findings[0];
         let mut header = p.paint(BOLD, &api_label(&first.api_id, first.api_name.as_deref()));
-        for part in [first.target_name.as_deref(), first.region.as_deref()].into_iter().flatten() {
+        for part in [first.target_name.as_deref(), first.region.as_deref()]
+            .into_iter()
+            .flatten()
+        {
             header.push_str(&p.paint(DIM, &format!(" · {part}")));
         }
         writeln!(out, "{header}")?;
         for f in findings {
             let (tag, style) = match f.status {
                 Status::Violation => (f.severity().as_str(), severity_style(f.severity())),
-                Status::Exempted => ("exempted", Style::new().fg_color(Some(AnsiColor::Green.into()))),
+                Status::Exempted => (
+                    "exempted",
+                    Style::new().fg_color(Some(AnsiColor::Green.into())),
+                ),
                 Status::ExpiredExemption => (f.severity().as_str(), severity_style(f.severity())),
             };
             writeln!(
@@ -88,12 +104,23 @@ pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write, colo
             let indent = " ".repeat(11);
             match (&f.status, &f.exemption) {
                 (Status::Exempted, Some(e)) => {
-                    writeln!(out, "{indent}{}", p.paint(DIM, &format!("exempted: {}", exemption_note(e))))?;
+                    writeln!(
+                        out,
+                        "{indent}{}",
+                        p.paint(DIM, &format!("exempted: {}", exemption_note(e)))
+                    )?;
                 }
                 (Status::ExpiredExemption, Some(e)) => {
                     writeln!(out, "{indent}{}", p.paint(DIM, &f.message))?;
                     let note = format!("exemption expired: {}", exemption_note(e));
-                    writeln!(out, "{indent}{}", p.paint(Style::new().fg_color(Some(AnsiColor::Magenta.into())), &note))?;
+                    writeln!(
+                        out,
+                        "{indent}{}",
+                        p.paint(
+                            Style::new().fg_color(Some(AnsiColor::Magenta.into())),
+                            &note
+                        )
+                    )?;
                 }
                 _ => writeln!(out, "{indent}{}", p.paint(DIM, &f.message))?,
             }
@@ -161,7 +188,12 @@ fn summary_line(s: &Summary, p: &Painter) -> String {
     let by: Vec<String> = Severity::ALL
         .iter()
         .filter(|sev| s.by_severity[sev] > 0)
-        .map(|sev| p.paint(severity_style(*sev), &format!("{} {sev}", s.by_severity[sev])))
+        .map(|sev| {
+            p.paint(
+                severity_style(*sev),
+                &format!("{} {sev}", s.by_severity[sev]),
+            )
+        })
         .collect();
     if !by.is_empty() {
         line.push_str(&format!(" ({})", by.join(", ")));
@@ -169,15 +201,31 @@ fn summary_line(s: &Summary, p: &Painter) -> String {
     line.push_str(&format!(
         ", {} exempted, {}",
         s.exempted,
-        plural(s.expired_exemptions, "expired exemption", "expired exemptions")
+        plural(
+            s.expired_exemptions,
+            "expired exemption",
+            "expired exemptions"
+        )
     ));
     if s.errors > 0 {
-        line.push_str(&format!(", {} (audit incomplete)", plural(s.errors, "read error", "read errors")));
+        line.push_str(&format!(
+            ", {} (audit incomplete)",
+            plural(s.errors, "read error", "read errors")
+        ));
     }
     let verdict = match s.verdict() {
-        Verdict::Pass => p.paint(Style::new().bold().fg_color(Some(AnsiColor::Green.into())), "PASS"),
-        Verdict::Fail => p.paint(Style::new().bold().fg_color(Some(AnsiColor::Red.into())), "FAIL"),
-        Verdict::Incomplete => p.paint(Style::new().bold().fg_color(Some(AnsiColor::Yellow.into())), "INCOMPLETE"),
+        Verdict::Pass => p.paint(
+            Style::new().bold().fg_color(Some(AnsiColor::Green.into())),
+            "PASS",
+        ),
+        Verdict::Fail => p.paint(
+            Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+            "FAIL",
+        ),
+        Verdict::Incomplete => p.paint(
+            Style::new().bold().fg_color(Some(AnsiColor::Yellow.into())),
+            "INCOMPLETE",
+        ),
     };
     let threshold = match s.fail_on {
         super::FailOn::Never => "never fails".to_owned(),

@@ -1,0 +1,525 @@
+//! Loading and evaluating policies end to end: the language as a user writes
+//! it, the built-in pack's rules firing and passing, and load errors.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::inventory::Api;
+
+/// Loads policy text as one file; `Err` holds `line:col message` lines.
+fn load(text: &str) -> Result<PolicySet, String> {
+    load_files(&[("policy.toml", text)])
+}
+
+fn load_files(files: &[(&str, &str)]) -> Result<PolicySet, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sources = Vec::new();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        sources.push(PolicySource::Path(path));
+    }
+    PolicySet::load(&sources).map_err(|LoadError(d)| {
+        d.problems()
+            .iter()
+            .map(|p| {
+                let pos = d.position(p);
+                let short = pos.rsplit('/').next().unwrap().to_owned();
+                format!("{short} {}", p.message)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn builtin() -> PolicySet {
+    PolicySet::load(&[PolicySource::Builtin]).expect("the built-in pack loads")
+}
+
+fn http_api(routes: Vec<Route>) -> Api {
+    Api {
+        api_id: "a1".into(),
+        name: Some("shop".into()),
+        protocol_type: Some("HTTP".into()),
+        tags: Some(BTreeMap::from([("env".into(), "prod".into())])),
+        target_name: Some("shop-prod".into()),
+        region: Some("eu-west-1".into()),
+        routes,
+    }
+}
+
+fn route(key: &str, auth: Option<&str>) -> Route {
+    Route {
+        route_key: key.into(),
+        authorization_type: auth.map(Into::into),
+        ..Route::default()
+    }
+}
+
+/// Ids of the enabled rules the route violates.
+fn violations(set: &PolicySet, api: &Api, route: &Route) -> Vec<String> {
+    let ctx = Context::of(api);
+    set.enabled()
+        .filter(|(_, r)| r.violated_by(route, &ctx))
+        .map(|(_, r)| r.info.id.to_string())
+        .collect()
+}
+
+fn single_rule(when: &str, require: &str) -> PolicySet {
+    let text = format!(
+        "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\n{}require = {require}\n",
+        if when.is_empty() {
+            String::new()
+        } else {
+            format!("when = {when}\n")
+        }
+    );
+    load(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+#[test]
+fn the_builtin_pack_has_the_contract_rules() {
+    let set = builtin();
+    let find = |id: &str| set.rules.iter().find(|r| &*r.info.id == id).unwrap();
+    assert_eq!(find("RW001").info.severity, Severity::Critical);
+    assert_eq!(find("RW002").info.severity, Severity::Medium);
+    assert_eq!(find("RW003").info.severity, Severity::High);
+    for rule in &set.rules {
+        assert!(
+            rule.info.description.is_some(),
+            "{} has a description",
+            rule.info.id
+        );
+        assert!(
+            rule.info.remediation.is_some(),
+            "{} has a remediation",
+            rule.info.id
+        );
+    }
+}
+
+#[test]
+fn rw001_fires_on_unauthenticated_http_routes_but_not_preflight() {
+    let set = builtin();
+    let api = http_api(vec![]);
+    assert_eq!(
+        violations(&set, &api, &route("GET /pets", Some("NONE"))),
+        ["RW001"]
+    );
+    assert_eq!(
+        violations(&set, &api, &route("GET /pets", None)),
+        ["RW001"],
+        "absent reads NONE"
+    );
+    assert_eq!(
+        violations(&set, &api, &route("$default", Some("NONE"))),
+        ["RW001"]
+    );
+    assert!(violations(&set, &api, &route("OPTIONS /pets", Some("NONE"))).is_empty());
+    assert!(violations(&set, &api, &route("GET /pets", Some("AWS_IAM"))).is_empty());
+}
+
+#[test]
+fn rw001_on_websocket_apis_looks_only_at_connect() {
+    let set = builtin();
+    let mut api = http_api(vec![]);
+    api.protocol_type = Some("WEBSOCKET".into());
+    assert_eq!(
+        violations(&set, &api, &route("$connect", Some("NONE"))),
+        ["RW001"]
+    );
+    assert!(
+        violations(&set, &api, &route("$connect", Some("CUSTOM")))
+            .iter()
+            .all(|id| id != "RW001")
+    );
+    assert!(violations(&set, &api, &route("$disconnect", Some("NONE"))).is_empty());
+    assert!(violations(&set, &api, &route("sendmessage", None)).is_empty());
+}
+
+#[test]
+fn rw001_with_unknown_protocol_applies_to_every_non_options_route() {
+    let set = builtin();
+    let mut api = http_api(vec![]);
+    api.protocol_type = None;
+    assert_eq!(
+        violations(&set, &api, &route("$disconnect", Some("NONE"))),
+        ["RW001"]
+    );
+    assert_eq!(
+        violations(&set, &api, &route("$connect", Some("NONE"))),
+        ["RW001"]
+    );
+    assert!(violations(&set, &api, &route("OPTIONS /x", Some("NONE"))).is_empty());
+}
+
+#[test]
+fn rw002_fires_on_jwt_routes_without_scopes() {
+    let set = builtin();
+    let api = http_api(vec![]);
+    let mut jwt = route("GET /pets", Some("JWT"));
+    jwt.authorizer_id = Some("auth1".into());
+    assert_eq!(violations(&set, &api, &jwt), ["RW002"], "absent scopes");
+    jwt.authorization_scopes = Some(vec![]);
+    assert_eq!(violations(&set, &api, &jwt), ["RW002"], "empty scopes");
+    jwt.authorization_scopes = Some(vec!["pets:read".into()]);
+    assert!(violations(&set, &api, &jwt).is_empty());
+}
+
+#[test]
+fn rw003_fires_on_jwt_and_custom_routes_without_authorizer() {
+    let set = builtin();
+    let api = http_api(vec![]);
+    let mut custom = route("GET /pets", Some("CUSTOM"));
+    assert_eq!(violations(&set, &api, &custom), ["RW003"]);
+    custom.authorizer_id = Some(String::new());
+    assert_eq!(violations(&set, &api, &custom), ["RW003"], "empty id");
+    custom.authorizer_id = Some("lambda1".into());
+    assert!(violations(&set, &api, &custom).is_empty());
+    let mut jwt = route("GET /pets", Some("JWT"));
+    jwt.authorization_scopes = Some(vec!["s".into()]);
+    assert_eq!(violations(&set, &api, &jwt), ["RW003"]);
+    assert!(violations(&set, &api, &route("GET /pets", Some("AWS_IAM"))).is_empty());
+}
+
+#[test]
+fn rw004_fires_on_scopes_outside_jwt() {
+    let set = builtin();
+    let api = http_api(vec![]);
+    let mut iam = route("GET /pets", Some("AWS_IAM"));
+    iam.authorization_scopes = Some(vec!["admin".into()]);
+    assert_eq!(violations(&set, &api, &iam), ["RW004"]);
+    iam.authorization_scopes = Some(vec![]);
+    assert!(
+        violations(&set, &api, &iam).is_empty(),
+        "empty scopes are no scopes"
+    );
+    let mut jwt = route("GET /pets", Some("JWT"));
+    jwt.authorizer_id = Some("a".into());
+    jwt.authorization_scopes = Some(vec!["read".into()]);
+    assert!(violations(&set, &api, &jwt).is_empty());
+}
+
+#[test]
+fn rw005_fires_on_any_routes_of_http_apis() {
+    let set = builtin();
+    let mut api = http_api(vec![]);
+    assert_eq!(
+        violations(&set, &api, &route("ANY /{proxy+}", Some("AWS_IAM"))),
+        ["RW005"]
+    );
+    assert!(violations(&set, &api, &route("GET /{proxy+}", Some("AWS_IAM"))).is_empty());
+    api.protocol_type = Some("WEBSOCKET".into());
+    assert!(violations(&set, &api, &route("ANY", Some("NONE"))).is_empty());
+}
+
+#[test]
+fn shorthands_equal_their_operator_forms() {
+    let api = http_api(vec![]);
+    let routes = [
+        route("GET /a", Some("NONE")),
+        route("POST /a", Some("JWT")),
+        route("$default", None),
+    ];
+    let pairs = [
+        ("{ method = \"GET\" }", "{ method = { eq = \"GET\" } }"),
+        (
+            "{ method = [\"GET\", \"PUT\"] }",
+            "{ method = { in = [\"GET\", \"PUT\"] } }",
+        ),
+        (
+            "{ api_key_required = false }",
+            "{ api_key_required = { eq = false } }",
+        ),
+    ];
+    for (short, long) in pairs {
+        let a = single_rule("", short);
+        let b = single_rule("", long);
+        for r in &routes {
+            assert_eq!(
+                violations(&a, &api, r),
+                violations(&b, &api, r),
+                "{short} vs {long} on {}",
+                r.route_key
+            );
+        }
+    }
+}
+
+#[test]
+fn dotted_api_keys_and_tags_work() {
+    let set = single_rule(
+        "{ api.tags.env = \"prod\", api.name = { glob = \"sh*\" }, path = { matches = \"^/admin(/|$)\" } }",
+        "{ authorization_type = \"AWS_IAM\" }",
+    );
+    let mut api = http_api(vec![]);
+    assert_eq!(
+        violations(&set, &api, &route("GET /admin/users", Some("JWT"))),
+        ["T"]
+    );
+    assert!(violations(&set, &api, &route("GET /admin/users", Some("AWS_IAM"))).is_empty());
+    assert!(violations(&set, &api, &route("GET /administrator", Some("JWT"))).is_empty());
+    api.tags = None;
+    assert!(
+        violations(&set, &api, &route("GET /admin", Some("JWT"))).is_empty(),
+        "absent tag"
+    );
+}
+
+#[test]
+fn combinators_and_target_context() {
+    let set = single_rule(
+        "{ any = [ { target_name = { glob = \"*-prod\" } }, { region = \"us-east-1\" } ], not = { method = \"OPTIONS\" } }",
+        "{ all = [ { authorization_type = { ne = \"NONE\" } }, { operation_name = { exists = true } } ] }",
+    );
+    let mut api = http_api(vec![]);
+    let mut ok = route("GET /a", Some("JWT"));
+    ok.operation_name = Some("GetA".into());
+    assert!(violations(&set, &api, &ok).is_empty());
+    assert_eq!(
+        violations(&set, &api, &route("GET /a", Some("JWT"))),
+        ["T"],
+        "no operation name"
+    );
+    assert!(violations(&set, &api, &route("OPTIONS /a", None)).is_empty());
+    api.target_name = Some("shop-dev".into());
+    assert!(
+        violations(&set, &api, &route("GET /a", None)).is_empty(),
+        "when does not hold"
+    );
+}
+
+#[test]
+fn disabled_rules_load_but_do_not_evaluate() {
+    let set = load(
+        "[[rules]]\nid = \"OFF\"\ntitle = \"t\"\nseverity = \"low\"\nenabled = false\nrequire = { method = \"NEVER\" }\n\
+         [[exemptions]]\nrule = \"OFF\"\nreason = \"r\"\n",
+    )
+    .unwrap();
+    assert_eq!(set.rules.len(), 1);
+    assert_eq!(set.enabled().count(), 0);
+}
+
+#[test]
+fn exemptions_match_by_api_id_or_name_route_and_target() {
+    let set = load(
+        r#"
+[[rules]]
+id = "R"
+title = "t"
+severity = "high"
+require = { authorization_type = { ne = "NONE" } }
+
+[[exemptions]]
+rule = "R"
+api = "sh?p"
+route_key = "GET /health*"
+target_name = "*-prod"
+reason = "probe"
+expires = 2030-01-01
+
+[[exemptions]]
+rule = "*"
+api = "a1"
+route_key = "GET /old"
+reason = "legacy"
+expires = 2020-01-01
+"#,
+    )
+    .unwrap();
+    let api = http_api(vec![]);
+    let ctx = Context::of(&api);
+    let today = time::macros::date!(2026 - 06 - 01);
+    let status = |key: &str| match set.exemption_for(0, &route(key, None), &ctx, today) {
+        Exempted::No => "none".to_owned(),
+        Exempted::Active(e) => format!("active:{}", e.reason),
+        Exempted::Expired(e) => format!("expired:{}", e.reason),
+    };
+    assert_eq!(status("GET /health"), "active:probe", "by name");
+    assert_eq!(status("GET /healthz"), "active:probe");
+    assert_eq!(
+        status("GET /old"),
+        "expired:legacy",
+        "by id, and * covers every rule"
+    );
+    assert_eq!(status("GET /other"), "none");
+    // From the expiry day on, it no longer applies.
+    let on_expiry = time::macros::date!(2030 - 01 - 01);
+    assert!(matches!(
+        set.exemption_for(0, &route("GET /health", None), &ctx, on_expiry),
+        Exempted::Expired(_)
+    ));
+    let mut dev = api.clone();
+    dev.target_name = Some("shop-dev".into());
+    assert!(matches!(
+        set.exemption_for(0, &route("GET /health", None), &Context::of(&dev), today),
+        Exempted::No
+    ));
+}
+
+#[test]
+fn an_active_exemption_wins_over_an_expired_one() {
+    let set = load(
+        r#"
+[[rules]]
+id = "R"
+title = "t"
+severity = "high"
+require = { authorization_type = { ne = "NONE" } }
+[[exemptions]]
+rule = "R"
+reason = "old"
+expires = 2020-01-01
+[[exemptions]]
+rule = "R"
+reason = "new"
+"#,
+    )
+    .unwrap();
+    let api = http_api(vec![]);
+    let today = time::macros::date!(2026 - 06 - 01);
+    match set.exemption_for(0, &route("GET /", None), &Context::of(&api), today) {
+        Exempted::Active(e) => assert_eq!(&*e.reason, "new"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_directory_loads_its_toml_files_in_name_order_and_ids_are_global() {
+    let rule = |id: &str| {
+        format!("[[rules]]\nid = \"{id}\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = {{}}\n")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b.toml"), rule("B")).unwrap();
+    std::fs::write(dir.path().join("a.toml"), rule("A")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a policy").unwrap();
+    let set = PolicySet::load(&[PolicySource::Path(dir.path().to_path_buf())]).unwrap();
+    let ids: Vec<&str> = set.rules.iter().map(|r| &*r.info.id).collect();
+    assert_eq!(ids, ["A", "B"]);
+
+    let err = load_files(&[("one.toml", &rule("X")), ("two.toml", &rule("X"))]).unwrap_err();
+    assert!(err.contains("two.toml:2:6 duplicate rule id `X`"), "{err}");
+}
+
+#[test]
+fn exemptions_may_name_rules_of_other_files_but_not_unknown_ones() {
+    let rule = "[[rules]]\nid = \"X\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = {}\n";
+    let exemption = "[[exemptions]]\nrule = \"X\"\nreason = \"r\"\n[[exemptions]]\nrule = \"Y\"\nreason = \"r\"\n";
+    let err = load_files(&[("a.toml", rule), ("b.toml", exemption)]).unwrap_err();
+    assert_eq!(err, "b.toml:5:8 exemption names unknown rule `Y`");
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported() {
+    let err = load(
+        r#"
+[[rules]]
+id = "R1"
+title = "t"
+severity = "urgent"
+colour = "red"
+when = { methd = "GET", api.nam = "x", route_key = { eqq = "x" } }
+require = { api_key_required = { matches = "x" }, path = { matches = "(" }, authorization_scopes = "x" }
+
+[[rules]]
+id = "bad id!"
+severity = "low"
+require = { route_key = { glob = 3 }, authorization_scopes = { min_len = -1 }, method = { } }
+
+[[exemptions]]
+rule = "R1"
+reason = " "
+expires = 2027-02-20T10:00:00Z
+
+[[exemptions]]
+rule = "R1"
+expires = "2027-01-01"
+"#,
+    )
+    .unwrap_err();
+    let expected = [
+        "5:12 unknown severity `urgent` (in rule `R1`)",
+        "6:1 unknown key `colour` in a rule (in rule `R1`)",
+        "7:10 unknown field `methd` (in rule `R1`)",
+        "7:29 unknown field `api.nam` (in rule `R1`)",
+        "7:54 unknown operator `eqq` for `route_key` (in rule `R1`)",
+        "8:34 operator `matches` does not apply to `api_key_required`, which is a boolean (in rule `R1`)",
+        "8:70 invalid regex for `path.matches`",
+        "8:100 operator `eq` does not apply to `authorization_scopes`, which is a list of strings (in rule `R1`)",
+        "10:1 missing required key `title` in a rule (in rule `bad id!`)",
+        "11:6 invalid rule id `bad id!`",
+        "13:34 `route_key.glob` must be a string, found an integer",
+        "13:74 `authorization_scopes.min_len` must not be negative",
+        "13:89 empty predicate for `method`",
+        "17:10 `reason` must not be empty (in exemption of `R1`)",
+        "18:11 `expires` must be a TOML date such as 2027-03-01, found a date-time",
+        "20:1 missing required key `reason` in an exemption (in exemption of `R1`)",
+        "22:11 `expires` must be a TOML date such as 2027-03-01, found a string",
+    ];
+    let mut missing = Vec::new();
+    for line in expected {
+        if !err
+            .lines()
+            .any(|l| l.starts_with("policy.toml:") && l.contains(line))
+        {
+            missing.push(line);
+        }
+    }
+    assert!(missing.is_empty(), "missing {missing:#?} in:\n{err}");
+}
+
+#[test]
+fn wrong_operand_types_are_load_errors_not_silent_false() {
+    let cases = [
+        (
+            "{ authorization_type = true }",
+            "compares it with a boolean",
+        ),
+        (
+            "{ api_key_required = \"yes\" }",
+            "compares it with a string",
+        ),
+        ("{ method = 3 }", "compares it with an integer"),
+        (
+            "{ authorization_scopes = { contains_any = \"a\" } }",
+            "must be an array",
+        ),
+        (
+            "{ request_models = { contains_all = [\"a\"] } }",
+            "does not apply to `request_models`",
+        ),
+        ("{ route_key = { exists = \"yes\" } }", "must be a boolean"),
+        ("{ api = \"x\" }", "`api` must be a table"),
+        ("{ api.tags = \"x\" }", "addressed by tag key"),
+        ("{ any = { method = \"GET\" } }", "must be an array"),
+        ("{ all = [\"x\"] }", "must be a condition table"),
+        ("{ path = 1.5 }", "compares it with a float"),
+    ];
+    for (require, message) in cases {
+        let text = format!(
+            "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = {require}\n"
+        );
+        let err = load(&text)
+            .err()
+            .unwrap_or_else(|| panic!("{require} loaded"));
+        assert!(err.contains(message), "{require}: {err}");
+    }
+}
+
+#[test]
+fn bad_toml_and_missing_files_are_reported() {
+    let err = load("[[rules]\nid = 1").unwrap_err();
+    assert!(err.starts_with("policy.toml:1:"), "{err}");
+    let err =
+        load("[[exemptions]]\nrule = \"*\"\nreason = \"r\"\nexpires = 2027-02-30\n").unwrap_err();
+    assert!(
+        err.starts_with("policy.toml:4:11 invalid TOML: invalid date"),
+        "{err}"
+    );
+    let err = PolicySet::load(&[PolicySource::Path("/nonexistent/p.toml".into())]).unwrap_err();
+    assert!(
+        err.0.problems()[0]
+            .message
+            .contains("cannot read /nonexistent/p.toml")
+    );
+}

@@ -1,0 +1,365 @@
+//! End to end: the built binary on fleet files, checking exit codes, reports,
+//! and what a user reads on stderr.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn routewarden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_routewarden"))
+        .args(args)
+        .env_remove("ROUTEWARDEN_CONFIG")
+        .env_remove("ROUTEWARDEN_SHARD")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+const EXAMPLE: &[&str] = &[
+    "--check",
+    "--config",
+    "examples/routewarden.toml",
+    "--routes",
+    "examples/fleet.json",
+];
+
+#[test]
+fn the_example_fails_with_every_builtin_rule_and_one_exemption() {
+    let output = routewarden(EXAMPLE);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    for id in ["RW001", "RW002", "RW003", "RW004", "RW005"] {
+        assert!(text.contains(id), "{id} fires:\n{text}");
+    }
+    assert!(
+        text.contains("exempted: Load balancer health probe"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exemption expired: Scopes roll out"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "6 violations (2 critical, 1 high, 2 medium, 1 info), 1 exempted, 1 expired exemption"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour on a pipe");
+}
+
+#[test]
+fn fail_on_sets_the_threshold() {
+    let with = |level: &str| {
+        let mut args = EXAMPLE.to_vec();
+        args.extend(["--fail-on", level]);
+        routewarden(&args).status.code()
+    };
+    assert_eq!(with("never"), Some(0));
+    assert_eq!(with("critical"), Some(1));
+    assert_eq!(with("info"), Some(1));
+    let clean = routewarden(&["--check", "--routes", "tests/fixtures/fleets/clean.json"]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "only an info finding: {}",
+        stdout(&clean)
+    );
+    let strict = routewarden(&[
+        "--check",
+        "--routes",
+        "tests/fixtures/fleets/clean.json",
+        "--fail-on",
+        "info",
+    ]);
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[test]
+fn json_report_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let mut args = EXAMPLE.to_vec();
+    args.extend(["--format", "json", "-o", out.to_str().unwrap()]);
+    let output = routewarden(&args);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "the report went to the file");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["summary"]["violations"], 6);
+    assert_eq!(report["summary"]["exempted"], 1);
+    assert_eq!(report["summary"]["complete"], true);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0);
+    let statuses: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"exempted") && statuses.contains(&"expired_exemption"));
+}
+
+#[test]
+fn sarif_and_junit_are_written() {
+    for (format, marker) in [
+        ("sarif", "\"version\": \"2.1.0\""),
+        ("junit", "<testsuites"),
+    ] {
+        let mut args = EXAMPLE.to_vec();
+        args.extend(["--format", format]);
+        let output = routewarden(&args);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(stdout(&output).contains(marker), "{format}");
+    }
+}
+
+#[test]
+fn raw_get_routes_output_is_an_api_named_by_its_file() {
+    let output = routewarden(&[
+        "--check",
+        "--routes",
+        "tests/fixtures/fleets/legacy0001.json",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let finding = &report["findings"][0];
+    assert_eq!(
+        finding["rule_id"], "RW001",
+        "unknown protocol: every non-OPTIONS route"
+    );
+    assert_eq!(finding["api_id"], "legacy0001");
+    assert_eq!(finding["route_key"], "$disconnect");
+    assert!(finding["api_name"].is_null());
+    assert_eq!(report["summary"]["routes"], 2);
+}
+
+#[test]
+fn several_routes_files_are_one_inventory() {
+    let output = routewarden(&[
+        "--check",
+        "--format",
+        "json",
+        "--routes",
+        "tests/fixtures/fleets/legacy0001.json",
+        "--routes",
+        "examples/fleet.json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["summary"]["apis"], 4);
+    assert_eq!(report["summary"]["routes"], 15);
+}
+
+#[test]
+fn malformed_inputs_exit_2_naming_the_position() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--check",
+                "--routes",
+                "tests/fixtures/invalid/fleet-type.json",
+            ],
+            "tests/fixtures/invalid/fleet-type.json:6:75",
+        ),
+        (
+            &[
+                "--check",
+                "--routes",
+                "tests/fixtures/invalid/fleet-truncated.json",
+            ],
+            "fleet-truncated.json:7:1",
+        ),
+        (
+            &[
+                "--check",
+                "--routes",
+                "examples/fleet.json",
+                "-p",
+                "tests/fixtures/invalid/policy-types.toml",
+            ],
+            "policy-types.toml:6:36",
+        ),
+        (
+            &[
+                "--check",
+                "--routes",
+                "examples/fleet.json",
+                "-c",
+                "tests/fixtures/invalid/config-values.toml",
+            ],
+            "config-values.toml:2:10",
+        ),
+        (
+            &[
+                "validate",
+                "-p",
+                "tests/fixtures/invalid/policy-exemptions.toml",
+            ],
+            "policy-exemptions.toml:9:8",
+        ),
+        (
+            &["--check", "--routes", "no/such/file.json"],
+            "cannot read no/such/file.json",
+        ),
+    ];
+    for (args, position) in cases {
+        let output = routewarden(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let err = stderr(&output);
+        assert!(err.contains(position), "{args:?}: {position} in\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(output.stdout.is_empty(), "no report on bad input");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--check"][..],
+        &["--format", "json"][..],
+        &[
+            "--check",
+            "--fail-on",
+            "severe",
+            "--routes",
+            "examples/fleet.json",
+        ][..],
+        &[
+            "--check",
+            "--format",
+            "xml",
+            "--routes",
+            "examples/fleet.json",
+        ][..],
+    ] {
+        let output = routewarden(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn validate_reports_what_it_loaded() {
+    let output = routewarden(&[
+        "validate",
+        "--config",
+        "examples/routewarden.toml",
+        "--routes",
+        "examples/fleet.json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "ok: 5 rules (5 enabled), 2 exemptions, 0 targets, 13 routes in 1 fleet files\n"
+    );
+}
+
+#[test]
+fn rules_lists_the_pack() {
+    let output = routewarden(&["rules"]);
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn policies_replace_or_extend_the_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = dir.path().join("org.toml");
+    std::fs::write(&org, "[[rules]]\nid = \"ORG-1\"\ntitle = \"Orders need IAM\"\nseverity = \"high\"\nwhen = { api.name = \"orders\" }\nrequire = { authorization_type = \"AWS_IAM\" }\n").unwrap();
+    let run = |policies: &[&str]| {
+        let mut args = vec![
+            "--check",
+            "--format",
+            "json",
+            "--routes",
+            "examples/fleet.json",
+        ];
+        for p in policies {
+            args.extend(["-p", p]);
+        }
+        let out = routewarden(&args);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut ids: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let org = org.to_str().unwrap();
+    assert_eq!(run(&[org]), ["ORG-1"]);
+    assert_eq!(
+        run(&["builtin", org]),
+        ["ORG-1", "RW001", "RW002", "RW003", "RW004", "RW005"]
+    );
+}
+
+#[test]
+fn snapshot_writes_a_fleet_file_that_reads_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fleet.json");
+    let output = routewarden(&[
+        "snapshot",
+        "-o",
+        out.to_str().unwrap(),
+        "--routes",
+        "examples/fleet.json",
+        "--routes",
+        "tests/fixtures/fleets/legacy0001.json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let again = routewarden(&[
+        "--check",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+        "--routes",
+        out.to_str().unwrap(),
+    ]);
+    let direct = routewarden(&[
+        "--check",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+        "--routes",
+        "examples/fleet.json",
+        "--routes",
+        "tests/fixtures/fleets/legacy0001.json",
+    ]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        stdout(&again),
+        stdout(&direct),
+        "same findings from the snapshot"
+    );
+    assert!(Path::new(&out).exists());
+}
+
+#[test]
+fn help_is_stable() {
+    insta::assert_snapshot!("help", stdout(&routewarden(&["--help"])));
+    insta::assert_snapshot!("help-short", stdout(&routewarden(&["-h"])));
+    for sub in ["validate", "snapshot", "rules"] {
+        insta::assert_snapshot!(
+            format!("help-{sub}"),
+            stdout(&routewarden(&[sub, "--help"]))
+        );
+    }
+}
