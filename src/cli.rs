@@ -1,4 +1,4 @@
-//! The command line (clap derive types, nothing else). See docs/cli.md.
+//! The command line (clap derive types, nothing else). See docs/reports.md.
 
 use std::path::PathBuf;
 

@@ -107,6 +107,11 @@ fn source_inventory(cli: &Cli, config: &Config) -> Result<Inventory, Error> {
 }
 
 fn check(cli: &Cli) -> Result<Exit, Error> {
+    if cli.common.baseline.is_some() {
+        return Err(Error::Usage(
+            "drift reporting (--baseline) is not part of this build yet".to_owned(),
+        ));
+    }
     let config = load_config(cli)?;
     let policies = load_policies(cli, &config)?;
     let inventory = source_inventory(cli, &config)?;
@@ -138,12 +143,9 @@ fn check(cli: &Cli) -> Result<Exit, Error> {
         None => {
             let color = anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never;
             let mut stdout = io::stdout().lock();
-            report::write(format, &outcome, &summary, &mut stdout, color)
-                .and_then(|()| stdout.flush())
-                .map_err(|source| Error::Write {
-                    path: "stdout".into(),
-                    source,
-                })?;
+            let written = report::write(format, &outcome, &summary, &mut stdout, color)
+                .and_then(|()| stdout.flush());
+            stdout_result(written)?;
         }
     }
     Ok(match summary.verdict() {
@@ -223,11 +225,16 @@ fn snapshot(cli: &Cli, output: &Path) -> Result<Exit, Error> {
 
 fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
     let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|source| Error::Write {
+    stdout_result(stdout.write_all(bytes).and_then(|()| stdout.flush()))
+}
+
+/// A reader that stops early (`| head`) is not a failure of the command.
+fn stdout_result(written: io::Result<()>) -> Result<(), Error> {
+    match written {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => Err(Error::Write {
             path: "stdout".into(),
-            source,
-        })
+            source: err,
+        }),
+        _ => Ok(()),
+    }
 }

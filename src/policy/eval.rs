@@ -173,6 +173,7 @@ impl Condition {
                 .iter()
                 .find(|c| !c.holds(route, ctx))
                 .map_or_else(String::new, |c| c.explain(route, ctx)),
+            Condition::Any(items) if items.is_empty() => "`any = []` never holds".to_owned(),
             Condition::Any(items) => {
                 let parts: Vec<String> = items.iter().map(|c| c.explain(route, ctx)).collect();
                 format!("none of: {}", parts.join("; "))

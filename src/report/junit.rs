@@ -58,6 +58,7 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
         }
         report.add_test_suite(suite);
     }
-    report.serialize(&mut *out).map_err(io::Error::other)?;
+    let xml = report.to_string().map_err(io::Error::other)?;
+    out.write_all(xml.as_bytes())?;
     writeln!(out)
 }

@@ -58,6 +58,13 @@ pub fn write(
         groups.get_mut(&key).expect("inserted").push(finding);
     }
 
+    let id_width = outcome
+        .findings
+        .iter()
+        .map(|f| f.rule.id.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let key_width = outcome
         .findings
         .iter()
@@ -95,7 +102,7 @@ pub fn write(
             };
             writeln!(
                 out,
-                "  {} {:<8} {:<key_width$}  {}",
+                "  {} {:<id_width$} {:<key_width$}  {}",
                 p.paint(style, &format!("{tag:<8}")),
                 f.rule.id,
                 f.route_key.replace(['\n', '\r'], " "),
@@ -140,7 +147,7 @@ pub fn write(
         writeln!(out, "{}", p.paint(BOLD, "How to fix"))?;
         for f in fixes {
             let remediation = f.rule.remediation.as_deref().unwrap_or_default();
-            writeln!(out, "  {:<8} {}", f.rule.id, remediation.trim())?;
+            writeln!(out, "  {:<id_width$} {}", f.rule.id, remediation.trim())?;
         }
         writeln!(out)?;
     }
