@@ -85,6 +85,17 @@ impl Diagnostics {
         });
     }
 
+    /// Records a file that could not be read (`what`: "read", "read directory").
+    pub fn io_error(&mut self, path: &std::path::Path, what: &str, err: &io::Error) {
+        let file = self.add_file(path.display().to_string(), String::new());
+        self.push(
+            file,
+            0..0,
+            format!("cannot {what} {}: {err}", path.display()),
+            "",
+        );
+    }
+
     pub fn is_empty(&self) -> bool {
         self.problems.is_empty()
     }
@@ -351,13 +362,7 @@ pub fn read_file(diags: &mut Diagnostics, path: &std::path::Path) -> Option<File
     match std::fs::read_to_string(path) {
         Ok(text) => Some(diags.add_file(path.display().to_string(), text)),
         Err(err) => {
-            let file = diags.add_file(path.display().to_string(), String::new());
-            diags.push(
-                file,
-                0..0,
-                format!("cannot read {}: {err}", path.display()),
-                "",
-            );
+            diags.io_error(path, "read", &err);
             None
         }
     }

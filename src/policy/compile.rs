@@ -219,11 +219,9 @@ fn optional_string<'t>(
 /// A condition table: every key must hold. `None` when it had errors (which
 /// are reported); the walk goes on so that every problem is found.
 fn condition(cur: &mut Cursor<'_>, table: &DeTable<'_>) -> Option<Condition> {
-    let mut parts = Vec::with_capacity(table.len());
-    let mut ok = true;
-    for (key, value) in table.iter() {
+    all_of(table.iter().map(|(key, value)| {
         let name: &str = key.get_ref().as_ref();
-        let part = match name {
+        match name {
             "all" | "any" => combinator_list(cur, name, value),
             "not" => cur
                 .table(value, "not")
@@ -244,15 +242,27 @@ fn condition(cur: &mut Cursor<'_>, table: &DeTable<'_>) -> Option<Condition> {
                     None
                 }
             },
-        };
+        }
+    }))
+}
+
+/// Compiles every part, even after one fails, so that every problem is
+/// reported; `None` if any part had errors.
+fn compile_all(parts: impl IntoIterator<Item = Option<Condition>>) -> Option<Vec<Condition>> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    for part in parts {
         match part {
-            Some(part) => parts.push(part),
+            Some(part) => out.push(part),
             None => ok = false,
         }
     }
-    if !ok {
-        return None;
-    }
+    ok.then_some(out)
+}
+
+/// Every part must hold; a single part stands for itself.
+fn all_of(parts: impl IntoIterator<Item = Option<Condition>>) -> Option<Condition> {
+    let mut parts = compile_all(parts)?;
     Some(if parts.len() == 1 {
         parts.pop().expect("one part")
     } else {
@@ -266,22 +276,15 @@ fn combinator_list(
     value: &Spanned<DeValue<'_>>,
 ) -> Option<Condition> {
     let items = cur.array(value, key)?;
-    let mut conditions = Vec::with_capacity(items.len());
-    let mut ok = true;
-    for item in items {
-        match item.get_ref() {
-            DeValue::Table(t) => match condition(cur, t) {
-                Some(c) => conditions.push(c),
-                None => ok = false,
-            },
-            other => {
-                ok = false;
-                cur.type_error(item, &format!("{key}[]"), "a condition table", other);
-            }
+    let conditions = compile_all(items.iter().map(|item| match item.get_ref() {
+        DeValue::Table(t) => condition(cur, t),
+        other => {
+            cur.type_error(item, &format!("{key}[]"), "a condition table", other);
+            None
         }
-    }
-    let conditions = conditions.into_boxed_slice();
-    ok.then(|| match key {
+    }))?
+    .into_boxed_slice();
+    Some(match key {
         "all" => Condition::All(conditions),
         _ => Condition::Any(conditions),
     })
@@ -300,11 +303,9 @@ fn api_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Cond
         );
         return None;
     };
-    let mut parts = Vec::new();
-    let mut ok = true;
-    for (key, value) in table.iter() {
+    all_of(table.iter().map(|(key, value)| {
         let name: &str = key.get_ref().as_ref();
-        let part = if name == "tags" {
+        if name == "tags" {
             tag_fields(cur, value)
         } else if let Some((_, field)) = API_FIELDS.iter().find(|(n, _)| *n == name) {
             predicate(cur, field.clone(), value)
@@ -315,13 +316,8 @@ fn api_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Cond
                 "expected one of: api.id, api.name, api.protocol_type, api.tags.<key>",
             );
             None
-        };
-        match part {
-            Some(part) => parts.push(part),
-            None => ok = false,
         }
-    }
-    ok.then(|| Condition::All(parts.into_boxed_slice()))
+    }))
 }
 
 fn tag_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Condition> {
@@ -333,15 +329,11 @@ fn tag_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Cond
         );
         return None;
     };
-    let mut parts = Vec::new();
-    let mut ok = true;
-    for (key, value) in table.iter() {
-        match predicate(cur, Field::ApiTag(key.get_ref().as_ref().into()), value) {
-            Some(part) => parts.push(part),
-            None => ok = false,
-        }
-    }
-    ok.then(|| Condition::All(parts.into_boxed_slice()))
+    all_of(
+        table.iter().map(|(key, value)| {
+            predicate(cur, Field::ApiTag(key.get_ref().as_ref().into()), value)
+        }),
+    )
 }
 
 /// A predicate: a shorthand value or a table of operators, all of which must hold.
@@ -366,22 +358,10 @@ fn predicate(
                 );
                 return None;
             }
-            let mut parts = Vec::with_capacity(ops.len());
-            let mut ok = true;
-            for (op_key, operand) in ops.iter() {
-                match operator(cur, &field, op_key, operand) {
-                    Some(op) => parts.push(test(op)),
-                    None => ok = false,
-                }
-            }
-            if !ok {
-                return None;
-            }
-            Some(if parts.len() == 1 {
-                parts.pop().expect("one part")
-            } else {
-                Condition::All(parts.into_boxed_slice())
-            })
+            all_of(
+                ops.iter()
+                    .map(|(op_key, operand)| operator(cur, &field, op_key, operand).map(test)),
+            )
         }
         DeValue::Array(_) => {
             let key = Spanned::new(value.span(), std::borrow::Cow::Borrowed("in"));

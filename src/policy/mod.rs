@@ -347,13 +347,7 @@ fn read_policy_path(diags: &mut Diagnostics, path: &Path) -> Vec<diag::FileId> {
     let entries = match std::fs::read_dir(path) {
         Ok(entries) => entries,
         Err(err) => {
-            let file = diags.add_file(path.display().to_string(), String::new());
-            diags.push(
-                file,
-                0..0,
-                format!("cannot read directory {}: {err}", path.display()),
-                "",
-            );
+            diags.io_error(path, "read directory", &err);
             return Vec::new();
         }
     };
