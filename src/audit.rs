@@ -61,7 +61,7 @@ impl Finding {
 }
 
 /// The AWS operation an error came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Operation {
     GetApis,
     GetApi,

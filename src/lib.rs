@@ -10,6 +10,8 @@
 //! - [`diag`]: file:line:column diagnostics shared by every loader.
 //! - [`policy`]: rule model, compile, evaluate, exemptions, built-in pack.
 //! - [`inventory`]: `Api`, `Route` and the fleet file.
+//! - [`source`]: where routes come from: fleet files, or AWS (GetApis/GetRoutes).
+//! - [`limiter`]: the per account and region budget, and throttling backoff.
 //! - [`audit`]: one audit: routes against rules, giving findings and errors.
 //! - [`report`]: text, JSON, SARIF and JUnit writers for `--check`.
 
@@ -19,7 +21,9 @@ pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod inventory;
+pub mod limiter;
 pub mod policy;
 pub mod report;
+pub mod source;
 
 pub use commands::{Error, Exit, run};
