@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use crate::audit::{self, Outcome};
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::diag::Diagnostics;
-use crate::inventory::{self, Inventory};
+use crate::drift;
+use crate::inventory::Inventory;
 use crate::policy::{LoadError, PolicySet, PolicySource};
 use crate::report::{self, Summary, Verdict};
+use crate::source::{self, Source, aws::AwsSource};
 
 /// How a command ended, when it ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,15 +36,17 @@ pub enum Error {
     Load(#[from] LoadError),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Setup(#[from] source::aws::SetupError),
 }
 
 /// Runs the command the arguments name.
-pub fn run(cli: &Cli) -> Result<Exit, Error> {
+pub async fn run(cli: &Cli) -> Result<Exit, Error> {
     match &cli.command {
         Some(Command::Validate) => validate(cli),
         Some(Command::Rules) => rules(cli),
-        Some(Command::Snapshot { output }) => snapshot(cli, output),
-        None if cli.check => check(cli),
+        Some(Command::Snapshot { output }) => snapshot(cli, output).await,
+        None if cli.check => check(cli).await,
         None => Err(Error::Usage(
             "the daemon is not part of this build yet; run `routewarden --check` for a one-shot audit"
                 .to_owned(),
@@ -74,26 +77,10 @@ fn load_policies(cli: &Cli, config: &Config) -> Result<PolicySet, Error> {
     Ok(PolicySet::load(&sources)?)
 }
 
-/// Reads every `--routes` file; all problems of all files are reported together.
-fn load_inventory(paths: &[PathBuf]) -> Result<Inventory, Error> {
-    let mut diags = Diagnostics::new();
-    let mut inventory = Inventory::default();
-    for path in paths {
-        if let Some(apis) = inventory::load_routes_file(&mut diags, path) {
-            inventory.apis.extend(apis);
-        }
-    }
-    if diags.is_empty() {
-        Ok(inventory)
-    } else {
-        Err(LoadError(diags).into())
-    }
-}
-
-/// The inventory to audit: `--routes` files. Live AWS sources come later.
-fn source_inventory(cli: &Cli, config: &Config) -> Result<Inventory, Error> {
+/// The source to audit: `--routes` files, else the config's targets.
+async fn source(cli: &Cli, config: &Config) -> Result<Source, Error> {
     if !cli.common.routes.is_empty() {
-        return load_inventory(&cli.common.routes);
+        return Ok(Source::Files(cli.common.routes.clone()));
     }
     if config.targets.is_empty() {
         return Err(Error::Usage(
@@ -101,26 +88,47 @@ fn source_inventory(cli: &Cli, config: &Config) -> Result<Inventory, Error> {
                 .to_owned(),
         ));
     }
-    Err(Error::Usage(
-        "reading live AWS targets is not part of this build yet; give --routes FILE".to_owned(),
-    ))
+    let endpoint = cli.common.endpoint_url.as_deref();
+    Ok(Source::Aws(std::sync::Arc::new(
+        AwsSource::new(config, endpoint).await?,
+    )))
 }
 
-fn check(cli: &Cli) -> Result<Exit, Error> {
-    if cli.common.baseline.is_some() {
-        return Err(Error::Usage(
-            "drift reporting (--baseline) is not part of this build yet".to_owned(),
-        ));
+/// The baseline fleet file: `--baseline`, else the config's.
+fn baseline(cli: &Cli, config: &Config) -> Result<Option<Inventory>, Error> {
+    match cli
+        .common
+        .baseline
+        .as_ref()
+        .or(config.audit.baseline.as_ref())
+    {
+        Some(path) => Ok(Some(source::read_files(std::slice::from_ref(path))?)),
+        None => Ok(None),
     }
+}
+
+async fn check(cli: &Cli) -> Result<Exit, Error> {
     let config = load_config(cli)?;
     let policies = load_policies(cli, &config)?;
-    let inventory = source_inventory(cli, &config)?;
+    let baseline = baseline(cli, &config)?;
+    let fetched = source(cli, &config).await?.fetch().await?;
+    let inventory = fetched.inventory;
     tracing::debug!(
         apis = inventory.apis.len(),
         routes = inventory.route_count(),
         "inventory read"
     );
-    let outcome: Outcome = audit::evaluate(inventory, &policies, audit::today_utc());
+    let mut outcome: Outcome = audit::evaluate(inventory, &policies, audit::today_utc());
+    outcome.errors = fetched.errors;
+    if let Some(baseline) = &baseline {
+        let unread = outcome
+            .errors
+            .iter()
+            .filter_map(|e| e.api_id.as_deref())
+            .collect();
+        let found = drift::compare(&outcome.inventory, baseline, &unread, config.drift.severity);
+        outcome.findings.extend(found);
+    }
     let summary = Summary::of(&outcome, cli.report.fail_on);
     tracing::info!(
         violations = summary.violations,
@@ -165,7 +173,7 @@ fn validate(cli: &Cli) -> Result<Exit, Error> {
             .clone()
             .or(config.audit.baseline.clone()),
     );
-    let inventory = load_inventory(&files)?;
+    let inventory = source::read_files(&files)?;
     let enabled = policies.enabled().count();
     let line = format!(
         "ok: {} rules ({enabled} enabled), {} exemptions, {} targets{}\n",
@@ -212,15 +220,27 @@ fn rules(cli: &Cli) -> Result<Exit, Error> {
     Ok(Exit::Success)
 }
 
-fn snapshot(cli: &Cli, output: &Path) -> Result<Exit, Error> {
+async fn snapshot(cli: &Cli, output: &Path) -> Result<Exit, Error> {
     let config = load_config(cli)?;
-    let inventory = source_inventory(cli, &config)?;
+    let fetched = source(cli, &config).await?.fetch().await?;
+    let inventory = fetched.inventory;
     fs::write(output, inventory.to_json()).map_err(|source| Error::Write {
         path: output.to_path_buf(),
         source,
     })?;
-    tracing::info!(apis = inventory.apis.len(), routes = inventory.route_count(), path = %output.display(), "snapshot written");
-    Ok(Exit::Success)
+    tracing::info!(
+        apis = inventory.apis.len(),
+        routes = inventory.route_count(),
+        errors = fetched.errors.len(),
+        path = %output.display(),
+        "snapshot written"
+    );
+    // The file holds what was read; what was not is logged by the source.
+    Ok(if fetched.errors.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Incomplete
+    })
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<(), Error> {

@@ -12,6 +12,7 @@
 //! - [`inventory`]: `Api`, `Route` and the fleet file.
 //! - [`source`]: where routes come from: fleet files, or AWS (GetApis/GetRoutes).
 //! - [`limiter`]: the per account and region budget, and throttling backoff.
+//! - [`drift`]: the inventory against a baseline fleet file.
 //! - [`audit`]: one audit: routes against rules, giving findings and errors.
 //! - [`report`]: text, JSON, SARIF and JUnit writers for `--check`.
 
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod drift;
 pub mod inventory;
 pub mod limiter;
 pub mod policy;

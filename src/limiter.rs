@@ -48,7 +48,8 @@ impl Clock for TokioClock {
     }
 }
 
-type Governor = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<std::time::Instant>>;
+type Governor =
+    RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<std::time::Instant>>;
 
 /// The limiter of one account and region.
 pub struct Limiter {
@@ -95,11 +96,19 @@ impl Limiter {
     }
 
     /// The same with a fixed jitter seed (tests).
-    pub fn with_seed(key: impl Into<String>, rate: f64, burst: u32, max_backoff: Duration, seed: u64) -> Limiter {
+    pub fn with_seed(
+        key: impl Into<String>,
+        rate: f64,
+        burst: u32,
+        max_backoff: Duration,
+        seed: u64,
+    ) -> Limiter {
         let rate = rate.max(MIN_RATE);
         let period = Duration::from_secs_f64(1.0 / rate);
         let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
-        let quota = Quota::with_period(period).expect("positive period").allow_burst(burst);
+        let quota = Quota::with_period(period)
+            .expect("positive period")
+            .allow_burst(burst);
         let now = Instant::now();
         Limiter {
             key: key.into(),
@@ -162,7 +171,8 @@ impl Limiter {
         }
         self.waited_nanos
             .fetch_add(nanos(waited.rate_limit), Ordering::Relaxed);
-        self.cooled_nanos.fetch_add(nanos(waited.backoff), Ordering::Relaxed);
+        self.cooled_nanos
+            .fetch_add(nanos(waited.backoff), Ordering::Relaxed);
         waited
     }
 
@@ -183,7 +193,9 @@ impl Limiter {
         let now = Instant::now();
         let exponent = state.consecutive_throttles.min(16);
         state.consecutive_throttles = state.consecutive_throttles.saturating_add(1);
-        let ceiling = BASE_BACKOFF.saturating_mul(1 << exponent).min(self.max_backoff);
+        let ceiling = BASE_BACKOFF
+            .saturating_mul(1 << exponent)
+            .min(self.max_backoff);
         let wait = match retry_after {
             Some(hint) => hint.min(self.max_backoff),
             // Full jitter: anywhere in [0, ceiling], so waiters do not retry in step.
@@ -286,28 +298,43 @@ mod tests {
         let mut ceilings = Vec::new();
         for n in 0..6u32 {
             let wait = limiter.on_throttle(sent, None);
-            let ceiling = BASE_BACKOFF.saturating_mul(1 << n).min(Duration::from_secs(4));
+            let ceiling = BASE_BACKOFF
+                .saturating_mul(1 << n)
+                .min(Duration::from_secs(4));
             assert!(wait <= ceiling, "attempt {n}: {wait:?} <= {ceiling:?}");
             ceilings.push(wait);
         }
-        assert!(ceilings.iter().any(|w| *w > Duration::from_secs(1)), "grows: {ceilings:?}");
+        assert!(
+            ceilings.iter().any(|w| *w > Duration::from_secs(1)),
+            "grows: {ceilings:?}"
+        );
         // Whoever acquires next waits out the longest cooldown set.
         let longest = *ceilings.iter().max().unwrap();
         let start = Instant::now();
         let waited = limiter.acquire().await;
         // tokio's timer rounds up to the millisecond.
-        assert!(start.elapsed().abs_diff(longest) < Duration::from_millis(1), "{:?} vs {longest:?}", start.elapsed());
+        assert!(
+            start.elapsed().abs_diff(longest) < Duration::from_millis(1),
+            "{:?} vs {longest:?}",
+            start.elapsed()
+        );
         assert_eq!(waited.backoff, start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
     async fn retry_after_hints_are_honoured_but_capped() {
         let limiter = Limiter::with_seed("a/r", 10.0, 10, Duration::from_secs(5), 7);
-        assert_eq!(limiter.on_throttle(Instant::now(), Some(Duration::from_millis(1500))), Duration::from_millis(1500));
+        assert_eq!(
+            limiter.on_throttle(Instant::now(), Some(Duration::from_millis(1500))),
+            Duration::from_millis(1500)
+        );
         let start = Instant::now();
         limiter.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_millis(1500));
-        assert_eq!(limiter.on_throttle(Instant::now(), Some(Duration::from_secs(600))), Duration::from_secs(5));
+        assert_eq!(
+            limiter.on_throttle(Instant::now(), Some(Duration::from_secs(600))),
+            Duration::from_secs(5)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -331,7 +358,11 @@ mod tests {
         for _ in 0..50 {
             limiter.on_success();
         }
-        assert_eq!(limiter.effective_rate(), 10.0, "never above the configured rate");
+        assert_eq!(
+            limiter.effective_rate(),
+            10.0,
+            "never above the configured rate"
+        );
         for _ in 0..100 {
             limiter.on_throttle(Instant::now(), Some(Duration::ZERO));
             tokio::time::advance(Duration::from_millis(1)).await;
@@ -343,14 +374,20 @@ mod tests {
     async fn below_the_ceiling_requests_are_paced_at_the_effective_rate() {
         let limiter = Limiter::with_seed("a/r", 10.0, 10, MAX_BACKOFF, 1);
         limiter.on_throttle(Instant::now(), Some(Duration::ZERO));
-        limiter.on_throttle(Instant::now() + Duration::from_secs(1), Some(Duration::ZERO));
+        limiter.on_throttle(
+            Instant::now() + Duration::from_secs(1),
+            Some(Duration::ZERO),
+        );
         let rate = limiter.effective_rate();
         assert!((rate - 4.9).abs() < 1e-9);
         // The governor's burst is still full, yet requests are spaced at 1/4.9 s.
         let times = schedule(&limiter, 5).await;
         let gap = times[4] - times[3];
         let expected = Duration::from_secs_f64(1.0 / 4.9);
-        assert!(gap.abs_diff(expected) < Duration::from_millis(2), "{gap:?} vs {expected:?}");
+        assert!(
+            gap.abs_diff(expected) < Duration::from_millis(2),
+            "{gap:?} vs {expected:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -371,7 +408,12 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(5);
         for attempt in 0..20 {
             let delay = retry_delay(attempt, Duration::from_secs(3), &mut rng);
-            assert!(delay <= BASE_BACKOFF.saturating_mul(1 << attempt.min(16)).min(Duration::from_secs(3)));
+            assert!(
+                delay
+                    <= BASE_BACKOFF
+                        .saturating_mul(1 << attempt.min(16))
+                        .min(Duration::from_secs(3))
+            );
         }
     }
 }

@@ -12,7 +12,20 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli);
-    match routewarden::run(&cli) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: cannot start the async runtime: {err}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(routewarden::run(&cli)) {
         Ok(Exit::Success) => ExitCode::SUCCESS,
         Ok(Exit::Violations) => ExitCode::from(1),
         Ok(Exit::Incomplete) => ExitCode::from(3),

@@ -1,6 +1,7 @@
 //! JUnit XML through quick-junit: one test suite per API, one test case per
 //! route and enabled rule. A violation (or an expired exemption) is a failure;
 //! an exempted violation is skipped with its reason; every other pair passes.
+//! Drift findings form one more suite, `drift`, a failure each.
 
 use std::collections::HashMap;
 use std::io;
@@ -55,6 +56,28 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
                 case.set_classname(classname.clone());
                 suite.add_test_case(case);
             }
+        }
+        report.add_test_suite(suite);
+    }
+    // Drift findings are not route x rule pairs: one suite holds them all.
+    let drift: Vec<&Finding> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.rule.id.starts_with("drift."))
+        .collect();
+    if !drift.is_empty() {
+        let mut suite = TestSuite::new("drift");
+        for f in drift {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(format!("{}: {}", f.rule.title, f.message));
+            status.set_type(f.severity().as_str());
+            let mut case = TestCase::new(format!("{} {}", f.rule.id, f.route_key), status);
+            case.set_classname(format!(
+                "{}.{}",
+                f.target_name.as_deref().unwrap_or("default"),
+                f.api_id
+            ));
+            suite.add_test_case(case);
         }
         report.add_test_suite(suite);
     }

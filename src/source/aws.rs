@@ -81,7 +81,12 @@ pub struct Stats {
 
 impl Stats {
     fn request(&self, operation: Operation, outcome: RequestOutcome) {
-        *self.requests.lock().expect("stats lock").entry((operation, outcome)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .expect("stats lock")
+            .entry((operation, outcome))
+            .or_default() += 1;
     }
 
     fn waited(&self, waited: limiter::Waited, backoff: Duration) {
@@ -146,7 +151,9 @@ impl AwsSource {
     /// off, the per-request timeout. Targets of one account and region share
     /// one limiter.
     pub async fn new(config: &Config, endpoint_url: Option<&str>) -> Result<AwsSource, SetupError> {
-        let endpoint = endpoint_url.map(str::to_owned).or_else(|| config.aws.endpoint_url.clone());
+        let endpoint = endpoint_url
+            .map(str::to_owned)
+            .or_else(|| config.aws.endpoint_url.clone());
         let timeouts = TimeoutConfig::builder()
             .operation_attempt_timeout(config.aws.timeout)
             .connect_timeout(config.aws.timeout)
@@ -171,7 +178,9 @@ impl AwsSource {
             }
             let base = &base_configs[&region];
             let Some(region) = base.region().map(|r| r.as_ref().to_owned()) else {
-                return Err(SetupError::NoRegion { target: target.name.clone() });
+                return Err(SetupError::NoRegion {
+                    target: target.name.clone(),
+                });
             };
             let sdk_config = match &target.role_arn {
                 Some(role_arn) => {
@@ -188,7 +197,10 @@ impl AwsSource {
                         .region(Region::new(region.clone()))
                         .build()
                 }
-                None => base.to_builder().region(Region::new(region.clone())).build(),
+                None => base
+                    .to_builder()
+                    .region(Region::new(region.clone()))
+                    .build(),
             };
             let account = account_key(target.role_arn.as_deref());
             let limiter = limiters
@@ -222,7 +234,10 @@ impl AwsSource {
 
     /// Per-target request statistics, by target name.
     pub fn stats(&self) -> Vec<(Arc<str>, Arc<Stats>)> {
-        self.targets.iter().map(|t| (t.name.clone(), t.stats.clone())).collect()
+        self.targets
+            .iter()
+            .map(|t| (t.name.clone(), t.stats.clone()))
+            .collect()
     }
 
     /// Reads every target: discovery, then the routes of every API, with at
@@ -230,18 +245,16 @@ impl AwsSource {
     pub async fn fetch(&self) -> Fetched {
         let progress = Progress::new();
         let mut errors = Vec::new();
-        let discovered: Vec<Result<Vec<ApiRef>, AuditError>> =
+        let discovered: Vec<(Vec<ApiRef>, Vec<AuditError>)> =
             futures_util::stream::iter(0..self.targets.len())
                 .map(|t| self.discover(t))
                 .buffered(self.concurrency)
                 .collect()
                 .await;
         let mut refs = Vec::new();
-        for result in discovered {
-            match result {
-                Ok(found) => refs.extend(found),
-                Err(err) => errors.push(err),
-            }
+        for (found, failed) in discovered {
+            refs.extend(found);
+            errors.extend(failed);
         }
         progress.start(refs.len() as u64);
         let results: Vec<(ApiRef, Result<Vec<Route>, Failure>)> = futures_util::stream::iter(refs)
@@ -267,14 +280,32 @@ impl AwsSource {
                     region: Some(t.region.clone()),
                     routes,
                 }),
-                Err(failure) => errors.push(self.error(api.target, Some(&api.api_id), Operation::GetRoutes, failure)),
+                Err(failure) => errors.push(self.error(
+                    api.target,
+                    Some(&api.api_id),
+                    Operation::GetRoutes,
+                    failure,
+                )),
             }
         }
         // Stable output: targets in config order, APIs by id.
-        let order: HashMap<&str, usize> = self.targets.iter().enumerate().map(|(i, t)| (&*t.name, i)).collect();
-        let rank = |name: &Option<Arc<str>>| name.as_deref().and_then(|n| order.get(n).copied()).unwrap_or(usize::MAX);
-        apis.sort_by(|a, b| (rank(&a.target_name), &a.api_id).cmp(&(rank(&b.target_name), &b.api_id)));
-        errors.sort_by(|a, b| (rank(&a.target_name), &a.api_id).cmp(&(rank(&b.target_name), &b.api_id)));
+        let order: HashMap<&str, usize> = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (&*t.name, i))
+            .collect();
+        let rank = |name: &Option<Arc<str>>| {
+            name.as_deref()
+                .and_then(|n| order.get(n).copied())
+                .unwrap_or(usize::MAX)
+        };
+        apis.sort_by(|a, b| {
+            (rank(&a.target_name), &a.api_id).cmp(&(rank(&b.target_name), &b.api_id))
+        });
+        errors.sort_by(|a, b| {
+            (rank(&a.target_name), &a.api_id).cmp(&(rank(&b.target_name), &b.api_id))
+        });
         for error in &errors {
             tracing::warn!(
                 target_name = error.target_name.as_deref(),
@@ -291,7 +322,13 @@ impl AwsSource {
         }
     }
 
-    fn error(&self, target: usize, api_id: Option<&str>, operation: Operation, failure: Failure) -> AuditError {
+    fn error(
+        &self,
+        target: usize,
+        api_id: Option<&str>,
+        operation: Operation,
+        failure: Failure,
+    ) -> AuditError {
         let t = &self.targets[target];
         AuditError {
             target_name: Some(t.name.clone()),
@@ -303,22 +340,32 @@ impl AwsSource {
         }
     }
 
-    /// The APIs of a target: its `api_ids` (GetApi each), or GetApis filtered
-    /// by `discover`.
-    async fn discover(&self, index: usize) -> Result<Vec<ApiRef>, AuditError> {
+    /// The APIs of a target: its `api_ids` (GetApi each; one that fails does
+    /// not stop the others), or GetApis filtered by `discover`.
+    async fn discover(&self, index: usize) -> (Vec<ApiRef>, Vec<AuditError>) {
         let t = &self.targets[index];
         if let Some(ids) = &t.target.api_ids {
             let mut refs = Vec::with_capacity(ids.len());
+            let mut errors = Vec::new();
             for id in ids {
-                let api = self
-                    .call(t, Operation::GetApi, || t.client.get_api().api_id(id).send())
+                let api = match self
+                    .call(t, Operation::GetApi, || {
+                        t.client.get_api().api_id(id).send()
+                    })
                     .await
-                    .map_err(|mut failure| {
+                {
+                    Ok(api) => api,
+                    Err(mut failure) => {
                         if failure.kind == ErrorKind::NotFound {
-                            failure.message = format!("API `{id}` does not exist in {}: {}", t.region, failure.message);
+                            failure.message = format!(
+                                "API `{id}` does not exist in {}: {}",
+                                t.region, failure.message
+                            );
                         }
-                        self.error(index, Some(id), Operation::GetApi, failure)
-                    })?;
+                        errors.push(self.error(index, Some(id), Operation::GetApi, failure));
+                        continue;
+                    }
+                };
                 refs.push(ApiRef {
                     target: index,
                     api_id: api.api_id.unwrap_or_else(|| id.clone()),
@@ -327,8 +374,17 @@ impl AwsSource {
                     tags: api.tags.map(|t| t.into_iter().collect()),
                 });
             }
-            return Ok(refs);
+            return (refs, errors);
         }
+        match self.list_apis(index).await {
+            Ok(refs) => (refs, Vec::new()),
+            Err(err) => (Vec::new(), vec![err]),
+        }
+    }
+
+    /// GetApis, every page, filtered by the target's `discover`.
+    async fn list_apis(&self, index: usize) -> Result<Vec<ApiRef>, AuditError> {
+        let t = &self.targets[index];
         let mut refs = Vec::new();
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
@@ -403,7 +459,12 @@ impl AwsSource {
 
     /// One request with routewarden's retries: every attempt waits on the
     /// limiter; the outcome of each is counted.
-    async fn call<T, E, F, Fut>(&self, t: &TargetClient, operation: Operation, send: F) -> Result<T, Failure>
+    async fn call<T, E, F, Fut>(
+        &self,
+        t: &TargetClient,
+        operation: Operation,
+        send: F,
+    ) -> Result<T, Failure>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -431,20 +492,31 @@ impl AwsSource {
                     let cooldown = t.limiter.on_throttle(sent, err.retry_after);
                     tracing::debug!(target_name = %t.name, ?operation, attempt = throttled, cooldown_ms = cooldown.as_millis() as u64, "throttled");
                     if throttled >= MAX_THROTTLED_ATTEMPTS {
-                        return Err(Failure { kind: err.kind, message: format!("{} (after {throttled} attempts)", err.message) });
+                        return Err(Failure {
+                            kind: err.kind,
+                            message: format!("{} (after {throttled} attempts)", err.message),
+                        });
                     }
                 }
                 ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Transport => {
                     failed += 1;
                     if failed >= MAX_FAILED_ATTEMPTS {
-                        return Err(Failure { kind: err.kind, message: format!("{} (after {failed} attempts)", err.message) });
+                        return Err(Failure {
+                            kind: err.kind,
+                            message: format!("{} (after {failed} attempts)", err.message),
+                        });
                     }
                     let delay = limiter::retry_delay(failed, self.max_backoff, &mut rng);
                     tracing::debug!(target_name = %t.name, ?operation, attempt = failed, delay_ms = delay.as_millis() as u64, error = %err.message, "retrying");
                     tokio::time::sleep(delay).await;
                     t.stats.waited(limiter::Waited::default(), delay);
                 }
-                _ => return Err(Failure { kind: err.kind, message: err.message }),
+                _ => {
+                    return Err(Failure {
+                        kind: err.kind,
+                        message: err.message,
+                    });
+                }
             }
         }
     }
@@ -477,7 +549,10 @@ fn matches(discover: &Discover, api: &ApiRef) -> bool {
 }
 
 /// The next page's token; a token seen before means the server loops.
-fn next_token(token: Option<String>, seen: &mut HashSet<String>) -> Result<Option<String>, Failure> {
+fn next_token(
+    token: Option<String>,
+    seen: &mut HashSet<String>,
+) -> Result<Option<String>, Failure> {
     match token.filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(token) if !seen.insert(token.clone()) => Err(Failure {
@@ -512,7 +587,14 @@ fn convert(route: aws_sdk_apigatewayv2::types::Route) -> Option<Route> {
         request_models: route.request_models.map(|m| m.into_iter().collect()),
         request_parameters: route.request_parameters.map(|p| {
             p.into_iter()
-                .map(|(k, v)| (k, ParameterConstraints { required: v.required }))
+                .map(|(k, v)| {
+                    (
+                        k,
+                        ParameterConstraints {
+                            required: v.required,
+                        },
+                    )
+                })
                 .collect()
         }),
     })
@@ -539,7 +621,9 @@ where
     };
     match err {
         SdkError::TimeoutError(_) => plain(ErrorKind::Timeout, RequestOutcome::Timeout),
-        SdkError::DispatchFailure(failure) if failure.is_timeout() => plain(ErrorKind::Timeout, RequestOutcome::Timeout),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            plain(ErrorKind::Timeout, RequestOutcome::Timeout)
+        }
         SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
             plain(ErrorKind::Transport, RequestOutcome::TransportError)
         }
@@ -549,8 +633,14 @@ where
             let code = ProvideErrorMetadata::code(err);
             let retry_after = response.and_then(|r| {
                 let headers = r.headers();
-                let ms = headers.get("x-amz-retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_millis);
-                let secs = headers.get("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+                let ms = headers
+                    .get("x-amz-retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_millis);
+                let secs = headers
+                    .get("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
                 ms.or(secs)
             });
             let message = match (code, ProvideErrorMetadata::message(err)) {
@@ -562,14 +652,19 @@ where
                 },
             };
             let (kind, outcome) = match (code, status) {
-                (Some("TooManyRequestsException" | "ThrottlingException" | "Throttling"), _) | (_, Some(429)) => {
-                    (ErrorKind::Throttled, RequestOutcome::Throttled)
+                (Some("TooManyRequestsException" | "ThrottlingException" | "Throttling"), _)
+                | (_, Some(429)) => (ErrorKind::Throttled, RequestOutcome::Throttled),
+                (Some("NotFoundException"), _) | (_, Some(404)) => {
+                    (ErrorKind::NotFound, RequestOutcome::ClientError)
                 }
-                (Some("NotFoundException"), _) | (_, Some(404)) => (ErrorKind::NotFound, RequestOutcome::ClientError),
                 (
                     Some(
-                        "AccessDeniedException" | "UnrecognizedClientException" | "InvalidSignatureException"
-                        | "ExpiredTokenException" | "UnauthorizedException" | "ForbiddenException",
+                        "AccessDeniedException"
+                        | "UnrecognizedClientException"
+                        | "InvalidSignatureException"
+                        | "ExpiredTokenException"
+                        | "UnauthorizedException"
+                        | "ForbiddenException",
                     ),
                     _,
                 )
@@ -581,7 +676,12 @@ where
                 // A 2xx whose body did not parse.
                 _ => (ErrorKind::MalformedResponse, RequestOutcome::ServerError),
             };
-            Classified { kind, outcome, retry_after, message }
+            Classified {
+                kind,
+                outcome,
+                retry_after,
+                message,
+            }
         }
     }
 }
@@ -605,8 +705,10 @@ impl Progress {
         if let Some(bar) = &self.0 {
             bar.set_length(len);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} reading routes {pos}/{len} APIs [{elapsed}]")
-                    .expect("valid template"),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} reading routes {pos}/{len} APIs [{elapsed}]",
+                )
+                .expect("valid template"),
             );
         }
     }
@@ -630,15 +732,24 @@ mod tests {
 
     #[test]
     fn accounts_come_from_role_arns() {
-        assert_eq!(account_key(Some("arn:aws:iam::123456789012:role/x")), "123456789012");
+        assert_eq!(
+            account_key(Some("arn:aws:iam::123456789012:role/x")),
+            "123456789012"
+        );
         assert_eq!(account_key(None), "default");
     }
 
     #[test]
     fn a_repeated_token_is_an_error_not_a_loop() {
         let mut seen = HashSet::new();
-        assert_eq!(next_token(Some("a".into()), &mut seen).unwrap(), Some("a".into()));
-        assert_eq!(next_token(Some("b".into()), &mut seen).unwrap(), Some("b".into()));
+        assert_eq!(
+            next_token(Some("a".into()), &mut seen).unwrap(),
+            Some("a".into())
+        );
+        assert_eq!(
+            next_token(Some("b".into()), &mut seen).unwrap(),
+            Some("b".into())
+        );
         assert_eq!(next_token(None, &mut seen).unwrap(), None);
         assert_eq!(next_token(Some(String::new()), &mut seen).unwrap(), None);
         let failure = next_token(Some("a".into()), &mut seen).unwrap_err();
@@ -661,7 +772,10 @@ mod tests {
         };
         assert!(matches(&discover, &api("prod-pay", "HTTP", Some("prod"))));
         assert!(!matches(&discover, &api("dev-pay", "HTTP", Some("prod"))));
-        assert!(!matches(&discover, &api("prod-pay", "WEBSOCKET", Some("prod"))));
+        assert!(!matches(
+            &discover,
+            &api("prod-pay", "WEBSOCKET", Some("prod"))
+        ));
         assert!(!matches(&discover, &api("prod-pay", "HTTP", Some("dev"))));
         assert!(!matches(&discover, &api("prod-pay", "HTTP", None)));
         assert!(matches(&Discover::default(), &api("x", "WEBSOCKET", None)));

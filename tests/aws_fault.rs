@@ -1,0 +1,464 @@
+//! The live source against the fault server: pagination, throttling and every
+//! fault, end to end through the built binary and the real SDK.
+
+mod support;
+
+use serde_json::Value;
+use support::fault::{self, Fault, FaultServer, Rule, Throttle};
+
+/// A generous budget, so that only the server throttles.
+const FAST: &str =
+    "requests_per_second = 1000.0\nburst = 1000\ntimeout = \"2s\"\nmax_backoff = \"2s\"";
+
+async fn check(
+    server: &FaultServer,
+    aws: &str,
+    rest: &str,
+    extra_args: &[&str],
+) -> (Option<i32>, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(dir.path(), &server.url(), &format!("{aws}\n{rest}"));
+    let mut args = vec![
+        "--check",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+        "-c",
+        config.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra_args);
+    let output = support::run_async(dir.path(), &args).await;
+    let stderr = support::stderr(&output);
+    (output.status.code(), support::json(&output), stderr)
+}
+
+fn route_keys(report: &Value, api: &str) -> usize {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["api_id"] == api)
+        .count()
+}
+
+fn errors(report: &Value) -> Vec<(String, String, String)> {
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["api_id"].as_str().unwrap_or("-").to_owned(),
+                e["operation"].as_str().unwrap().to_owned(),
+                e["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagination_reads_every_page_of_every_shape() {
+    let server = FaultServer::start(vec![
+        fault::api("one", 1),
+        fault::api("ten", 10),
+        fault::api("empty", 0),
+        fault::api("seven", 7),
+    ])
+    .await;
+    server.set_page_cap(5);
+    let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["apis"], 4);
+    assert_eq!(report["summary"]["routes"], 18, "1 + 10 + 0 + 7");
+    let counts = server.counts();
+    assert_eq!(
+        fault::route_requests(&counts, "ten"),
+        2,
+        "an exact multiple: no empty third page"
+    );
+    assert_eq!(fault::route_requests(&counts, "seven"), 2);
+    assert_eq!(fault::route_requests(&counts, "empty"), 1);
+    assert_eq!(counts.by_path["/v2/apis"], 1);
+
+    // Pages of one, with MaxResults 1 and many APIs to discover.
+    let many: Vec<_> = (0..12)
+        .map(|i| fault::api(&format!("api{i:02}"), 3))
+        .collect();
+    let server = FaultServer::start(many).await;
+    let (code, report, stderr) = check(
+        &server,
+        &format!("{FAST}\npage_size = 1"),
+        "[[targets]]\nname = \"t\"",
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["routes"], 36);
+    let counts = server.counts();
+    assert_eq!(counts.by_path["/v2/apis"], 12, "GetApis one API per page");
+    assert_eq!(fault::route_requests(&counts, "api05"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_field_reaches_the_policies() {
+    let mut api = fault::api("full", 0);
+    api.routes = vec![serde_json::json!({
+        "routeId": "r1", "routeKey": "ANY /{proxy+}", "authorizationType": "JWT",
+        "authorizationScopes": ["a", "b"], "authorizerId": "au1", "apiKeyRequired": true,
+        "apiGatewayManaged": true, "operationName": "Op", "target": "integrations/x",
+        "modelSelectionExpression": "$request.body.action", "routeResponseSelectionExpression": "$default",
+        "requestModels": {"application/json": "M"}, "requestParameters": {"route.request.header.x": {"required": true}}
+    })];
+    let server = FaultServer::start(vec![api]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &server.url(),
+        &format!("{FAST}\n[[targets]]\nname = \"t\""),
+    );
+    let snapshot = dir.path().join("fleet.json");
+    let output = support::run_async(
+        dir.path(),
+        &[
+            "snapshot",
+            "-c",
+            config.to_str().unwrap(),
+            "-o",
+            snapshot.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        support::stderr(&output)
+    );
+    let fleet: Value = serde_json::from_slice(&std::fs::read(&snapshot).unwrap()).unwrap();
+    let api = &fleet["Apis"][0];
+    assert_eq!(api["Name"], "name-full");
+    assert_eq!(api["ProtocolType"], "HTTP");
+    assert_eq!(api["Tags"]["env"], "test");
+    assert_eq!(api["TargetName"], "t");
+    assert_eq!(api["Region"], "us-east-1");
+    let route = &api["Routes"][0];
+    for (key, value) in [
+        ("RouteId", "\"r1\""),
+        ("RouteKey", "\"ANY /{proxy+}\""),
+        ("AuthorizationType", "\"JWT\""),
+        ("AuthorizationScopes", "[\"a\",\"b\"]"),
+        ("AuthorizerId", "\"au1\""),
+        ("ApiKeyRequired", "true"),
+        ("ApiGatewayManaged", "true"),
+        ("OperationName", "\"Op\""),
+        ("Target", "\"integrations/x\""),
+        ("ModelSelectionExpression", "\"$request.body.action\""),
+        ("RouteResponseSelectionExpression", "\"$default\""),
+        ("RequestModels", "{\"application/json\":\"M\"}"),
+        (
+            "RequestParameters",
+            "{\"route.request.header.x\":{\"Required\":true}}",
+        ),
+    ] {
+        assert_eq!(route[key].to_string(), value, "{key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_survived_without_losing_a_route() {
+    let apis: Vec<_> = (0..8).map(|i| fault::api(&format!("t{i}"), 30)).collect();
+    let server = FaultServer::start(apis).await;
+    server.set_page_cap(5);
+    server.set_throttle(Some(Throttle {
+        rate: 40.0,
+        burst: 5.0,
+        retry_after_ms: None,
+        retry_after_s: None,
+    }));
+    let aws = "requests_per_second = 200.0\nburst = 50\ntimeout = \"2s\"\nmax_backoff = \"1s\"";
+    let (code, report, stderr) = check(
+        &server,
+        aws,
+        "[audit]\nconcurrency = 4\n[[targets]]\nname = \"t\"",
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["routes"], 240, "every route audited");
+    assert!(errors(&report).is_empty());
+    let counts = server.counts();
+    assert!(counts.throttled > 0, "the server did throttle: {counts:?}");
+    // GetApis: 8 APIs in pages of 5; GetRoutes: 30 routes in pages of 5.
+    assert_eq!(
+        counts.requests - counts.throttled,
+        2 + 8 * 6,
+        "each page served once: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_hints_and_bare_429s_are_throttling() {
+    for throttle in [
+        Throttle {
+            rate: 5.0,
+            burst: 2.0,
+            retry_after_ms: Some(300),
+            retry_after_s: None,
+        },
+        Throttle {
+            rate: 5.0,
+            burst: 2.0,
+            retry_after_ms: None,
+            retry_after_s: Some(1),
+        },
+    ] {
+        let server =
+            FaultServer::start((0..3).map(|i| fault::api(&format!("h{i}"), 4)).collect()).await;
+        server.set_throttle(Some(throttle));
+        let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
+        assert_eq!(code, Some(0), "{throttle:?}: {stderr}");
+        assert_eq!(report["summary"]["routes"], 12);
+    }
+    let server = FaultServer::start(vec![fault::api("bare", 4)]).await;
+    server.add_fault(Rule {
+        api_id: Some("bare".into()),
+        paged_only: false,
+        times: Some(2),
+        fault: Fault::Bare429,
+    });
+    let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["routes"], 4);
+    assert_eq!(
+        fault::route_requests(&server.counts(), "bare"),
+        3,
+        "two 429s, then the page"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_server_errors_are_retried_and_persistent_ones_isolated() {
+    let server = FaultServer::start(vec![
+        fault::api("flaky", 4),
+        fault::api("broken", 4),
+        fault::api("fine", 4),
+    ])
+    .await;
+    server.add_fault(Rule {
+        api_id: Some("flaky".into()),
+        paged_only: false,
+        times: Some(1),
+        fault: Fault::Error {
+            status: 503,
+            error_type: "ServiceUnavailableException",
+        },
+    });
+    server.add_fault(Rule {
+        api_id: Some("broken".into()),
+        paged_only: false,
+        times: None,
+        fault: Fault::Error {
+            status: 500,
+            error_type: "InternalServerError",
+        },
+    });
+    let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
+    assert_eq!(code, Some(3), "incomplete, nothing failed: {stderr}");
+    assert_eq!(report["summary"]["complete"], false);
+    assert_eq!(
+        errors(&report),
+        [(
+            "broken".to_owned(),
+            "GetRoutes".to_owned(),
+            "server_error".to_owned()
+        )]
+    );
+    let error = &report["errors"][0];
+    assert_eq!(error["target_name"], "t");
+    assert_eq!(error["region"], "us-east-1");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("after 3 attempts"),
+        "{error}"
+    );
+    assert_eq!(
+        route_keys(&report, "flaky"),
+        route_keys(&report, "fine"),
+        "flaky was audited"
+    );
+    assert_eq!(
+        fault::route_requests(&server.counts(), "broken"),
+        3,
+        "bounded retries"
+    );
+
+    // With violations at or above --fail-on, violations win: exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &server.url(),
+        &format!("{FAST}\n[[targets]]\nname = \"t\""),
+    );
+    let output = support::run_async(dir.path(), &["--check", "-c", config.to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hangs_bad_json_and_pagination_faults_name_the_api() {
+    let server = FaultServer::start(vec![
+        fault::api("hangs", 4),
+        fault::api("garbled", 4),
+        fault::api("loops", 12),
+        fault::api("vanishes", 12),
+        fault::api("badtoken", 12),
+        fault::api("fine", 4),
+    ])
+    .await;
+    server.set_page_cap(5);
+    server.add_fault(Rule {
+        api_id: Some("hangs".into()),
+        paged_only: false,
+        times: None,
+        fault: Fault::Hang,
+    });
+    server.add_fault(Rule {
+        api_id: Some("garbled".into()),
+        paged_only: false,
+        times: None,
+        fault: Fault::InvalidJson,
+    });
+    server.add_fault(Rule {
+        api_id: Some("loops".into()),
+        paged_only: false,
+        times: None,
+        fault: Fault::RepeatToken,
+    });
+    server.add_fault(Rule {
+        api_id: Some("vanishes".into()),
+        paged_only: true,
+        times: None,
+        fault: Fault::Error {
+            status: 404,
+            error_type: "NotFoundException",
+        },
+    });
+    server.add_fault(Rule {
+        api_id: Some("badtoken".into()),
+        paged_only: true,
+        times: None,
+        fault: Fault::Error {
+            status: 400,
+            error_type: "BadRequestException",
+        },
+    });
+    let aws = "requests_per_second = 1000.0\nburst = 1000\ntimeout = \"1s\"\nmax_backoff = \"1s\"";
+    let (code, report, stderr) = check(
+        &server,
+        aws,
+        "[audit]\nconcurrency = 6\n[[targets]]\nname = \"t\"",
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(3), "{stderr}");
+    let mut got = errors(&report);
+    got.sort();
+    let want = [
+        ("badtoken", "bad_request"),
+        ("garbled", "malformed_response"),
+        ("hangs", "timeout"),
+        ("loops", "malformed_response"),
+        ("vanishes", "not_found"),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(a, k)| (a.to_string(), "GetRoutes".to_owned(), k.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(report["summary"]["apis"], 1, "only `fine` was read whole");
+    assert!(route_keys(&report, "fine") > 0);
+    let loops = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["api_id"] == "loops")
+        .unwrap();
+    assert!(
+        loops["message"].as_str().unwrap().contains("a second time"),
+        "{loops}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_ids_discovery_filters_and_unknown_apis() {
+    let mut ws = fault::api("ws1", 2);
+    ws.protocol = "WEBSOCKET";
+    ws.routes
+        .push(serde_json::json!({"routeKey": "$connect", "authorizationType": "NONE"}));
+    let mut prod = fault::api("prod1", 2);
+    prod.name = "prod-payments".into();
+    prod.tags.insert("env".into(), "prod".into());
+    let server = FaultServer::start(vec![prod, ws, fault::api("dev1", 2)]).await;
+    let targets = r#"
+[[targets]]
+name = "explicit"
+api_ids = ["dev1", "nope"]
+[[targets]]
+name = "filtered"
+discover = { name_matches = "^prod-", protocol_type = "HTTP", tags = { env = "prod" } }
+[[targets]]
+name = "sockets"
+discover = { protocol_type = "WEBSOCKET" }
+"#;
+    let (code, report, stderr) = check(&server, FAST, targets, &[]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    let mut apis: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["target_name"].as_str().unwrap().to_owned(),
+                f["api_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    apis.sort();
+    apis.dedup();
+    assert_eq!(
+        apis,
+        [
+            ("explicit".into(), "dev1".into()),
+            ("filtered".into(), "prod1".into()),
+            ("sockets".into(), "ws1".into())
+        ]
+    );
+    // `nope` does not exist: a named error; the target's other ids are still audited.
+    assert_eq!(
+        errors(&report),
+        [(
+            "nope".to_owned(),
+            "GetApi".to_owned(),
+            "not_found".to_owned()
+        )]
+    );
+    let message = report["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("API `nope` does not exist in us-east-1"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_bounds_apis_in_flight_across_targets() {
+    let apis: Vec<_> = (0..12)
+        .map(|i| fault::api(&format!("c{i:02}"), 2))
+        .collect();
+    let server = FaultServer::start(apis).await;
+    let targets = "[audit]\nconcurrency = 2\n[[targets]]\nname = \"a\"\n[[targets]]\nname = \"b\"";
+    let (code, _report, stderr) = check(&server, FAST, targets, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(server.counts().max_in_flight <= 2, "{:?}", server.counts());
+}

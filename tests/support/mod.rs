@@ -1,0 +1,163 @@
+//! Helpers for end-to-end tests: running the built binary with a clean AWS
+//! environment (dummy credentials, no instance metadata, no profile), writing
+//! configs, and starting moto's server on 127.0.0.1.
+
+#![allow(dead_code, clippy::print_stderr)]
+
+pub mod fault;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Dummy credentials the tests set; never real ones.
+pub const ACCESS_KEY: &str = "AKIDROUTEWARDENTEST";
+pub const SECRET_KEY: &str = "routewarden-test-secret-key";
+
+/// The binary with only the environment a test means it to have: dummy
+/// credentials, a region, no instance metadata, a HOME without AWS config.
+pub fn command(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_routewarden"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.join("no-aws-credentials"),
+        )
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs the binary to the end.
+pub fn run(home: &Path, args: &[&str]) -> Output {
+    command(home).args(args).output().expect("the binary runs")
+}
+
+/// Runs it from async tests without blocking the runtime serving a fake server.
+pub async fn run_async(home: &Path, args: &[&str]) -> Output {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&home, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// Writes a config for `endpoint` with the given extra TOML; returns its path.
+pub fn config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
+    let path = dir.join("routewarden.toml");
+    let text = format!("[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n{extra}\n");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "report is JSON ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// moto's server, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    /// `moto_server` from the venv the test command installs
+    /// (`ROUTEWARDEN_MOTO_SERVER`, else target/moto-venv/bin/moto_server).
+    /// `None` when it is not installed and CI is not set; under CI=true a
+    /// missing moto fails the test.
+    pub fn start() -> Option<Moto> {
+        let path = std::env::var_os("ROUTEWARDEN_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/moto-venv/bin/moto_server")
+            });
+        if !path.exists() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!(
+                    "moto_server not found at {}: run the test command (bash tests/run.sh)",
+                    path.display()
+                );
+            }
+            eprintln!(
+                "skipped: moto_server not found at {}; bash tests/run.sh installs it",
+                path.display()
+            );
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (the API becomes unreachable).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An SDK client for setting up moto, with the same dummy credentials.
+pub async fn client(endpoint: &str) -> aws_sdk_apigatewayv2::Client {
+    let credentials =
+        aws_sdk_apigatewayv2::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests");
+    let config = aws_sdk_apigatewayv2::Config::builder()
+        .behavior_version(aws_sdk_apigatewayv2::config::BehaviorVersion::latest())
+        .region(aws_sdk_apigatewayv2::config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_apigatewayv2::Client::from_conf(config)
+}
