@@ -22,6 +22,20 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   fi
 fi
 
+# moto's server, the AWS peer of the live-source tests, in a venv under target/.
+MOTO_VENV=target/moto-venv
+if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
+  log "installing moto[server] into $MOTO_VENV"
+  need python3
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+fi
+[[ -x "$MOTO_VENV/bin/moto_server" ]] || { echo "tests/run.sh: moto_server missing after install" >&2; exit 1; }
+export ROUTEWARDEN_MOTO_SERVER="$PWD/$MOTO_VENV/bin/moto_server"
+
+# Tests that build an AWS client never reach for instance metadata.
+export AWS_EC2_METADATA_DISABLED=true
+
 log "format"
 cargo fmt --all -- --check
 

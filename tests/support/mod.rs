@@ -18,6 +18,13 @@ pub const SECRET_KEY: &str = "routewarden-test-secret-key";
 /// The binary with only the environment a test means it to have: dummy
 /// credentials, a region, no instance metadata, a HOME without AWS config.
 pub fn command(home: &Path) -> Command {
+    // Empty AWS config files: nothing from the machine's own ~/.aws leaks in.
+    for name in ["aws-config", "aws-credentials"] {
+        let path = home.join(name);
+        if !path.exists() {
+            std::fs::write(&path, "").unwrap();
+        }
+    }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_routewarden"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -52,9 +59,12 @@ pub async fn run_async(home: &Path, args: &[&str]) -> Output {
     .unwrap()
 }
 
-/// Writes a config for `endpoint` with the given extra TOML; returns its path.
+/// Writes a config for `endpoint` with the given extra TOML to a new file;
+/// returns its path.
 pub fn config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
-    let path = dir.join("routewarden.toml");
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("routewarden-{n}.toml"));
     let text = format!("[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n{extra}\n");
     std::fs::write(&path, text).unwrap();
     path
