@@ -320,7 +320,7 @@ async fn moto_end_to_end() {
         .unwrap();
     let output = support::run_async(home, &drift_args).await;
     let report = support::json(&output);
-    let drift: Vec<_> = report["findings"]
+    let mut drift: Vec<_> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
@@ -333,15 +333,16 @@ async fn moto_end_to_end() {
             )
         })
         .collect();
+    drift.sort();
     assert_eq!(
         drift,
         [
+            ("drift.added", "DELETE /everything", "not in the baseline"),
             (
                 "drift.modified",
                 "GET /pets",
                 "changed: authorization_type \"NONE\" -> \"AWS_IAM\""
             ),
-            ("drift.added", "DELETE /everything", "not in the baseline"),
         ]
     );
     let severity = report["findings"]
@@ -388,4 +389,42 @@ async fn an_unreachable_endpoint_is_an_incomplete_audit_not_a_crash() {
         error.get("api_id").is_none(),
         "discovery is about no one API"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_can_assume_a_role_with_an_external_id() {
+    let Some(moto) = Moto::start() else { return };
+    let client = support::client(&moto.url()).await;
+    let estate = estate(&client).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &moto.url(),
+        "[[targets]]\nname = \"cross-account\"\nrole_arn = \"arn:aws:iam::123456789012:role/routewarden-read\"\nexternal_id = \"audit-7\"\ndiscover = { name_matches = \"^prod-payments$\" }",
+    );
+    let output = support::run_async(
+        dir.path(),
+        &[
+            "--check",
+            "--format",
+            "json",
+            "-c",
+            config.to_str().unwrap(),
+        ],
+    )
+    .await;
+    // moto answers STS AssumeRole at the same endpoint: the audit runs on the
+    // assumed role's credentials and completes.
+    let report = support::json(&output);
+    assert_eq!(
+        report["summary"]["complete"],
+        true,
+        "{}",
+        support::stderr(&output)
+    );
+    assert_eq!(
+        findings(&report),
+        owned(&[("RW001", "prod-payments", "GET /pets")])
+    );
+    assert_eq!(report["findings"][0]["api_id"], estate.payments.as_str());
 }

@@ -1,0 +1,96 @@
+//! The throttling scenario: `--check` against the fault server throttling at
+//! 10 requests/s with a burst of 20 (AWS's management quota, roughly), with
+//! routewarden configured at 25 requests/s (a shared account, or a wrong
+//! setting). The floor is what the server allows: (requests needed - burst)
+//! / 10 s. Reports wall time, the ratio to the floor and the throttled share.
+//!
+//! Run with `bash benches/throttle.sh` (or `cargo bench --bench throttle`).
+
+#[allow(clippy::print_stderr)]
+#[path = "../tests/support/fault.rs"]
+mod fault;
+
+use std::process::Command;
+use std::time::Instant;
+
+use fault::{FaultServer, Throttle};
+
+const APIS: usize = 100;
+const ROUTES_PER_API: usize = 25;
+const PAGE_CAP: usize = 10;
+const SERVER_RATE: f64 = 10.0;
+const SERVER_BURST: f64 = 20.0;
+const CLIENT_RATE: f64 = 25.0;
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    // `cargo bench` passes `--bench`; there is nothing to filter.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let apis = (0..APIS).map(|i| fault::api(&format!("b{i:03}"), ROUTES_PER_API)).collect();
+        let server = FaultServer::start(apis).await;
+        server.set_page_cap(PAGE_CAP);
+        server.set_throttle(Some(Throttle {
+            rate: SERVER_RATE,
+            burst: SERVER_BURST,
+            retry_after_ms: None,
+            retry_after_s: None,
+        }));
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("routewarden.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[audit]\nconcurrency = 4\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nrequests_per_second = {CLIENT_RATE}\npage_size = 100\ntimeout = \"5s\"\n[[targets]]\nname = \"bench\"\n",
+                server.url()
+            ),
+        )
+        .unwrap();
+        let binary = env!("CARGO_BIN_EXE_routewarden");
+        let config = config.to_str().unwrap().to_owned();
+        let home = dir.path().to_path_buf();
+        let start = Instant::now();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(binary)
+                .args(["--check", "--format", "json", "--fail-on", "never", "-c", &config])
+                .env_clear()
+                .env("HOME", &home)
+                .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+                .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_CONFIG_FILE", home.join("none"))
+                .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
+                .env("RUST_LOG", "error")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let wall = start.elapsed().as_secs_f64();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+        let counts = server.counts();
+        let needed = counts.requests - counts.throttled;
+        let floor = (needed as f64 - SERVER_BURST) / SERVER_RATE;
+        let ratio = wall / floor;
+        let share = counts.throttled as f64 / counts.requests as f64;
+        let routes = report["summary"]["routes"].as_u64().unwrap_or(0);
+        let complete = report["summary"]["complete"] == true && routes == (APIS * ROUTES_PER_API) as u64;
+        println!("throttling scenario: server {SERVER_RATE}/s burst {SERVER_BURST}, client {CLIENT_RATE}/s");
+        println!("| requests needed | sent | throttled | wall (s) | floor (s) | ratio | throttled share | routes audited |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!(
+            "| {needed} | {} | {} | {wall:.2} | {floor:.2} | {ratio:.3} | {:.1}% | {routes}{} |",
+            counts.requests,
+            counts.throttled,
+            share * 100.0,
+            if complete { "" } else { " (INCOMPLETE)" }
+        );
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        println!("target ratio <= 1.3: {}; throttled share < 25%: {}; every route audited: {}", verdict(ratio <= 1.3), verdict(share < 0.25), verdict(complete));
+        server.stop();
+    });
+}
