@@ -462,3 +462,125 @@ async fn concurrency_bounds_apis_in_flight_across_targets() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(server.counts().max_in_flight <= 2, "{:?}", server.counts());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_of_one_account_and_region_share_one_budget() {
+    // Two targets on the default credentials, each configured at 5/s: shared,
+    // they send 5/s in all, which a server allowing 6/s never throttles; two
+    // budgets would send 10/s and be throttled.
+    let apis: Vec<_> = (0..10).map(|i| fault::api(&format!("s{i}"), 2)).collect();
+    let server = FaultServer::start(apis).await;
+    server.set_throttle(Some(Throttle {
+        rate: 6.0,
+        burst: 2.0,
+        retry_after_ms: None,
+        retry_after_s: None,
+    }));
+    let aws = "requests_per_second = 5.0\nburst = 1\ntimeout = \"2s\"";
+    let targets = "[audit]\nconcurrency = 4\n[[targets]]\nname = \"a\"\n[[targets]]\nname = \"b\"";
+    let (code, report, stderr) = check(&server, aws, targets, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["apis"], 20, "both targets read every API");
+    let counts = server.counts();
+    assert_eq!(counts.throttled, 0, "{counts:?}");
+    assert_eq!(counts.requests, 22);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_of_an_incomplete_read_keeps_what_was_read_and_exits_3() {
+    let server = FaultServer::start(vec![fault::api("good", 3), fault::api("bad", 3)]).await;
+    server.add_fault(Rule {
+        api_id: Some("bad".into()),
+        paged_only: false,
+        times: None,
+        fault: Fault::Error {
+            status: 403,
+            error_type: "AccessDeniedException",
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &server.url(),
+        &format!("{FAST}\n[[targets]]\nname = \"t\""),
+    );
+    let out = dir.path().join("fleet.json");
+    let output = support::run_async(
+        dir.path(),
+        &[
+            "snapshot",
+            "-c",
+            config.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        support::stderr(&output).contains("AccessDeniedException"),
+        "the error is logged"
+    );
+    let fleet: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let ids: Vec<&str> = fleet["Apis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ApiId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["good"]);
+    assert_eq!(
+        fault::route_requests(&server.counts(), "bad"),
+        1,
+        "access denied is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_comes_from_the_flag_or_the_environment() {
+    let server = FaultServer::start(vec![fault::api("e1", 2)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("no-endpoint.toml");
+    std::fs::write(
+        &config,
+        "[aws]\nregion = \"us-east-1\"\n[[targets]]\nname = \"t\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let url = server.url();
+    let home = dir.path().to_path_buf();
+    let (flag, env) = tokio::task::spawn_blocking(move || {
+        let args = [
+            "--check",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            "-c",
+            &config,
+        ];
+        let flag = support::command(&home)
+            .args(args)
+            .args(["--endpoint-url", &url])
+            .output()
+            .unwrap();
+        let env = support::command(&home)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &url)
+            .output()
+            .unwrap();
+        (flag, env)
+    })
+    .await
+    .unwrap();
+    for output in [flag, env] {
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            support::stderr(&output)
+        );
+        assert_eq!(support::json(&output)["summary"]["routes"], 2);
+    }
+    assert_eq!(fault::route_requests(&server.counts(), "e1"), 2);
+}
