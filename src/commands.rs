@@ -47,10 +47,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Error> {
         Some(Command::Rules) => rules(cli),
         Some(Command::Snapshot { output }) => snapshot(cli, output).await,
         None if cli.check => check(cli).await,
-        None => Err(Error::Usage(
-            "the daemon is not part of this build yet; run `routewarden --check` for a one-shot audit"
-                .to_owned(),
-        )),
+        None => crate::daemon::run(cli).await,
     }
 }
 

@@ -14,18 +14,25 @@
 //! - [`limiter`]: the per account and region budget, and throttling backoff.
 //! - [`drift`]: the inventory against a baseline fleet file.
 //! - [`audit`]: one audit: routes against rules, giving findings and errors.
+//! - [`daemon`]: scheduler, HTTP server (/metrics, /healthz, /readyz), reload,
+//!   shutdown; the only place that holds long-lived state.
+//! - [`metrics`]: the Prometheus registry and every metric.
+//! - [`shard`]: which replica audits which target (rendezvous hashing).
 //! - [`report`]: text, JSON, SARIF and JUnit writers for `--check`.
 
 pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod diag;
 pub mod drift;
 pub mod inventory;
 pub mod limiter;
+pub mod metrics;
 pub mod policy;
 pub mod report;
+pub mod shard;
 pub mod source;
 
 pub use commands::{Error, Exit, run};

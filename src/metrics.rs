@@ -1,0 +1,293 @@
+//! The Prometheus registry and every metric, in one file (docs/metrics.md).
+//! Label values are whatever AWS returned; the text encoder escapes them.
+//! Per-audit gauges are rebuilt from the daemon's state after every cycle, so
+//! a series that is gone from the state is gone from /metrics.
+
+use std::collections::BTreeMap;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+use crate::audit::{Finding, Status};
+
+/// Buckets of `routewarden_audit_cycle_duration_seconds`: a cycle takes from
+/// under a second (files) to many minutes (large throttled estates).
+const CYCLE_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    /// 1 for each open violation; capped by `max_violation_series`.
+    pub violation: GaugeVec,
+    /// Open violations by rule; never capped.
+    pub violations: GaugeVec,
+    /// Per-route series left out by the cap.
+    pub violation_series_dropped: Gauge,
+    /// Exemptions that matched a route, by state.
+    pub exemptions: GaugeVec,
+    /// Routes by authorization type (inventory).
+    pub routes: GaugeVec,
+    /// Routes drifted from the baseline.
+    pub drift_routes: GaugeVec,
+    /// 1 if the last audit of the API succeeded, else 0.
+    pub api_up: GaugeVec,
+    /// Unix time of the last successful audit of the API.
+    pub api_last_success: GaugeVec,
+    /// Finished cycles, by outcome.
+    pub audit_cycles: IntCounterVec,
+    /// Wall time of a cycle.
+    pub cycle_duration: Histogram,
+    /// AWS calls made.
+    pub aws_requests: IntCounterVec,
+    /// Time spent waiting for the client-side limiter.
+    pub rate_limit_wait: prometheus::CounterVec,
+    /// Time spent backing off after throttling or errors.
+    pub backoff: prometheus::CounterVec,
+    /// Rules loaded and enabled.
+    pub policy_rules: Gauge,
+    /// 1 or 0.
+    pub reload_successful: Gauge,
+    /// Unix time of the last successful (re)load.
+    pub reload_success_timestamp: Gauge,
+    /// The configured `audit.interval`.
+    pub audit_interval: Gauge,
+    /// Always 1; this replica's shard.
+    pub shard: GaugeVec,
+    /// Always 1; the version.
+    pub build_info: GaugeVec,
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    GaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str) -> Gauge {
+    Gauge::with_opts(Opts::new(name, help)).expect("valid metric")
+}
+
+const VIOLATION_LABELS: &[&str] = &[
+    "rule_id",
+    "severity",
+    "target_name",
+    "region",
+    "api_id",
+    "api_name",
+    "route_key",
+];
+const API_LABELS: &[&str] = &["target_name", "region", "api_id"];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let m = Metrics {
+            registry: Registry::new(),
+            violation: gauge_vec(
+                "routewarden_violation",
+                "1 for each open violation, capped by max_violation_series.",
+                VIOLATION_LABELS,
+            ),
+            violations: gauge_vec(
+                "routewarden_violations",
+                "Open violations by rule; never capped.",
+                &["rule_id", "severity", "target_name"],
+            ),
+            violation_series_dropped: gauge(
+                "routewarden_violation_series_dropped",
+                "Per-route violation series left out by the cap.",
+            ),
+            exemptions: gauge_vec(
+                "routewarden_exemptions",
+                "Exemptions that matched a route, by state.",
+                &["rule_id", "state"],
+            ),
+            routes: gauge_vec(
+                "routewarden_routes",
+                "Routes by authorization type.",
+                &[
+                    "target_name",
+                    "region",
+                    "api_id",
+                    "api_name",
+                    "authorization_type",
+                ],
+            ),
+            drift_routes: gauge_vec(
+                "routewarden_drift_routes",
+                "Routes drifted from the baseline.",
+                &["target_name", "api_id", "change"],
+            ),
+            api_up: gauge_vec(
+                "routewarden_api_up",
+                "1 if the last audit of the API succeeded, else 0.",
+                API_LABELS,
+            ),
+            api_last_success: gauge_vec(
+                "routewarden_api_last_success_timestamp_seconds",
+                "Unix time of the last successful audit of the API.",
+                API_LABELS,
+            ),
+            audit_cycles: IntCounterVec::new(
+                Opts::new("routewarden_audit_cycles_total", "Finished audit cycles."),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            cycle_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "routewarden_audit_cycle_duration_seconds",
+                    "Wall time of an audit cycle.",
+                )
+                .buckets(CYCLE_BUCKETS.to_vec()),
+            )
+            .expect("valid metric"),
+            aws_requests: IntCounterVec::new(
+                Opts::new("routewarden_aws_requests_total", "AWS calls made."),
+                &["target_name", "operation", "outcome"],
+            )
+            .expect("valid metric"),
+            rate_limit_wait: prometheus::CounterVec::new(
+                Opts::new(
+                    "routewarden_rate_limit_wait_seconds_total",
+                    "Time spent waiting for the client-side limiter.",
+                ),
+                &["target_name"],
+            )
+            .expect("valid metric"),
+            backoff: prometheus::CounterVec::new(
+                Opts::new(
+                    "routewarden_backoff_seconds_total",
+                    "Time spent backing off after throttling or errors.",
+                ),
+                &["target_name"],
+            )
+            .expect("valid metric"),
+            policy_rules: gauge("routewarden_policy_rules", "Rules loaded and enabled."),
+            reload_successful: gauge(
+                "routewarden_config_last_reload_successful",
+                "1 if the last config and policy (re)load succeeded.",
+            ),
+            reload_success_timestamp: gauge(
+                "routewarden_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful config and policy (re)load.",
+            ),
+            audit_interval: gauge(
+                "routewarden_audit_interval_seconds",
+                "The configured audit.interval.",
+            ),
+            shard: gauge_vec(
+                "routewarden_shard",
+                "Always 1; this replica's shard.",
+                &["index", "count"],
+            ),
+            build_info: gauge_vec(
+                "routewarden_build_info",
+                "Always 1; the build.",
+                &["version"],
+            ),
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.violation.clone()),
+            Box::new(m.violations.clone()),
+            Box::new(m.violation_series_dropped.clone()),
+            Box::new(m.exemptions.clone()),
+            Box::new(m.routes.clone()),
+            Box::new(m.drift_routes.clone()),
+            Box::new(m.api_up.clone()),
+            Box::new(m.api_last_success.clone()),
+            Box::new(m.audit_cycles.clone()),
+            Box::new(m.cycle_duration.clone()),
+            Box::new(m.aws_requests.clone()),
+            Box::new(m.rate_limit_wait.clone()),
+            Box::new(m.backoff.clone()),
+            Box::new(m.policy_rules.clone()),
+            Box::new(m.reload_successful.clone()),
+            Box::new(m.reload_success_timestamp.clone()),
+            Box::new(m.audit_interval.clone()),
+            Box::new(m.shard.clone()),
+            Box::new(m.build_info.clone()),
+        ];
+        for collector in collectors {
+            m.registry.register(collector).expect("unique metric names");
+        }
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
+        for outcome in ["complete", "partial"] {
+            m.audit_cycles.with_label_values(&[outcome]);
+        }
+        m
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+
+    /// Rebuilds the per-finding gauges. Returns how many violation series the
+    /// cap left out.
+    pub fn publish_findings<'a>(
+        &self,
+        findings: impl Iterator<Item = &'a Finding>,
+        cap: usize,
+    ) -> usize {
+        self.violation.reset();
+        self.violations.reset();
+        self.exemptions.reset();
+        let mut by_rule: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
+        let mut exemptions: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        let mut series = 0usize;
+        let mut dropped = 0usize;
+        for f in findings {
+            let target = f.target_name.as_deref().unwrap_or("");
+            match f.status {
+                Status::Exempted => *exemptions.entry((&f.rule.id, "active")).or_default() += 1,
+                status => {
+                    if status == Status::ExpiredExemption {
+                        *exemptions.entry((&f.rule.id, "expired")).or_default() += 1;
+                    }
+                    *by_rule
+                        .entry((&f.rule.id, f.severity().as_str(), target))
+                        .or_default() += 1;
+                    if series < cap {
+                        series += 1;
+                        self.violation
+                            .with_label_values(&[
+                                &*f.rule.id,
+                                f.severity().as_str(),
+                                target,
+                                f.region.as_deref().unwrap_or(""),
+                                &f.api_id,
+                                f.api_name.as_deref().unwrap_or(""),
+                                &f.route_key,
+                            ])
+                            .set(1.0);
+                    } else {
+                        dropped += 1;
+                    }
+                }
+            }
+        }
+        for ((rule, severity, target), n) in by_rule {
+            self.violations
+                .with_label_values(&[rule, severity, target])
+                .set(n as f64);
+        }
+        for ((rule, state), n) in exemptions {
+            self.exemptions
+                .with_label_values(&[rule, state])
+                .set(n as f64);
+        }
+        self.violation_series_dropped.set(dropped as f64);
+        dropped
+    }
+}
