@@ -97,9 +97,10 @@ fn ordinal(hostname: &str) -> Option<u32> {
 
 fn hostname() -> Option<String> {
     if let Ok(name) = std::env::var("HOSTNAME")
-        && !name.is_empty() {
-            return Some(name);
-        }
+        && !name.is_empty()
+    {
+        return Some(name);
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())

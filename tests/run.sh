@@ -33,6 +33,19 @@ fi
 [[ -x "$MOTO_VENV/bin/moto_server" ]] || { echo "tests/run.sh: moto_server missing after install" >&2; exit 1; }
 export ROUTEWARDEN_MOTO_SERVER="$PWD/$MOTO_VENV/bin/moto_server"
 
+# promtool (Debian's prometheus package) checks the metrics text and alert rules.
+if ! command -v promtool >/dev/null 2>&1; then
+  log "installing Debian's prometheus package (promtool)"
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+  fi
+fi
+need promtool
+
 # Tests that build an AWS client never reach for instance metadata.
 export AWS_EC2_METADATA_DISABLED=true
 

@@ -291,7 +291,11 @@ mod tests {
             &policies,
             5.0,
         ));
-        assert_eq!(changes.closed.len(), 3, "a1's by the fix, a2's two with their API");
+        assert_eq!(
+            changes.closed.len(),
+            3,
+            "a1's by the fix, a2's two with their API"
+        );
         assert_eq!(changes.removed, [("t".to_owned(), "a2".to_owned())]);
         assert_eq!(state.open_violations(), 0);
         assert!(state.apis[&("t".to_owned(), "a1".to_owned())].up);

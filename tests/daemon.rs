@@ -1,0 +1,634 @@
+//! The daemon end to end: the built binary, scraped over HTTP, its metrics
+//! checked by promtool; against fleet files and against moto.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
+
+/// A running daemon, killed when dropped.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(home: &Path, args: &[&str]) -> Daemon {
+        let port = support::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = support::command(home)
+            .args(["--listen", &listen, "--log-format", "json"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(home.join("daemon.log")).unwrap())
+            .spawn()
+            .expect("the daemon starts");
+        let daemon = Daemon { child, port };
+        daemon.wait_for(|d| d.get("/healthz").0 == 200, "listening");
+        daemon
+    }
+
+    /// `(status, body)` of a GET.
+    fn get(&self, path: &str) -> (u16, String) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new());
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, dechunk(&body))
+    }
+
+    fn metrics(&self) -> String {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// Waits up to 30 s for a condition.
+    fn wait_for(&self, condition: impl Fn(&Daemon) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !condition(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// hyper answers with chunked encoding; undo it.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_owned();
+        };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_owned();
+        };
+        if size == 0 {
+            return out;
+        }
+        if after.len() < size {
+            return body.to_owned();
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+}
+
+/// The value of the first sample whose line starts with `prefix`.
+fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let matches = series.starts_with(&format!("{name}{{")) || series == name;
+            let labelled = labels
+                .iter()
+                .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")));
+            (matches && labelled).then(|| value.parse().ok()).flatten()
+        })
+}
+
+/// `promtool check metrics` on the text; `None` when promtool is absent outside CI.
+fn promtool(metrics: &str) -> Option<String> {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "promtool is missing: run bash tests/run.sh"
+        );
+        return None;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{text}\n{metrics}"
+    );
+    Some(text)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config(dir: &Path, body: &str) -> PathBuf {
+    write(
+        dir,
+        "routewarden.toml",
+        &format!("[audit]\ninterval = \"1s\"\njitter = \"0s\"\n{body}"),
+    )
+}
+
+#[test]
+fn metrics_from_fleet_files_pass_promtool_and_keep_odd_route_keys_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = [
+        "GET /say/\"hello\"",
+        "GET /back\\slash",
+        "GET /new\nline",
+        "GET /{proxy+}",
+        "GET /café/ünïcødé/日本",
+    ];
+    let routes: Vec<serde_json::Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| serde_json::json!({"RouteId": format!("r{i}"), "RouteKey": k, "AuthorizationType": "NONE"}))
+        .collect();
+    let fleet = serde_json::json!({"Apis": [{"ApiId": "odd1", "Name": "odd \"api\"", "ProtocolType": "HTTP", "TargetName": "t", "Region": "eu-west-1", "Routes": routes}]});
+    let fleet = write(dir.path(), "fleet.json", &fleet.to_string());
+    let config = config(dir.path(), "");
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "--routes",
+            fleet.to_str().unwrap(),
+        ],
+    );
+    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let metrics = daemon.metrics();
+    promtool(&metrics);
+    for key in keys {
+        let escaped = key
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        assert!(
+            metrics.contains(&format!("route_key=\"{escaped}\"")),
+            "{key:?} is in /metrics as {escaped:?}:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("api_name=\"odd \\\"api\\\"\""));
+    assert_eq!(
+        sample(&metrics, "routewarden_violations", &[("rule_id", "RW001")]),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(&metrics, "routewarden_api_up", &[("api_id", "odd1")]),
+        Some(1.0)
+    );
+    assert_eq!(sample(&metrics, "routewarden_policy_rules", &[]), Some(5.0));
+    assert_eq!(
+        sample(&metrics, "routewarden_audit_interval_seconds", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&metrics, "routewarden_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "routewarden_shard",
+            &[("index", "0"), ("count", "1")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&metrics, "routewarden_build_info", &[]), Some(1.0));
+
+    // Only GET, only these paths.
+    assert_eq!(daemon.get("/nowhere").0, 404);
+    let mut stream = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    write!(
+        stream,
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+}
+
+#[test]
+fn the_cap_limits_per_route_series_but_not_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        "max_violation_series = 2\npolicies = [\"builtin\"]",
+    );
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "--routes",
+            "examples/fleet.json",
+        ],
+    );
+    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let metrics = daemon.metrics();
+    promtool(&metrics);
+    let series = metrics
+        .lines()
+        .filter(|l| l.starts_with("routewarden_violation{"))
+        .count();
+    assert_eq!(series, 2);
+    // 7 open violations with the built-in pack alone (no exemptions): 5 dropped.
+    assert_eq!(
+        sample(&metrics, "routewarden_violation_series_dropped", &[]),
+        Some(5.0)
+    );
+    let total: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("routewarden_violations{"))
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(total, 7.0, "routewarden_violations stays complete");
+}
+
+#[test]
+fn sighup_with_a_broken_policy_keeps_the_old_one_and_sigterm_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(
+        dir.path(),
+        "org.toml",
+        "[[rules]]\nid = \"ORG-1\"\ntitle = \"t\"\nseverity = \"high\"\nrequire = { authorization_type = { ne = \"NONE\" } }\n",
+    );
+    let config = config(
+        dir.path(),
+        &format!("policies = [\"{}\"]", policy.display()),
+    );
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "--routes",
+            "examples/fleet.json",
+        ],
+    );
+    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let before = sample(
+        &daemon.metrics(),
+        "routewarden_violations",
+        &[("rule_id", "ORG-1")],
+    );
+    assert!(before.unwrap_or(0.0) > 0.0);
+
+    std::fs::write(&policy, "[[rules]]\nid = \"ORG-1\"\nseverity = \"nope\"\n").unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for(
+        |d| {
+            sample(
+                &d.metrics(),
+                "routewarden_config_last_reload_successful",
+                &[],
+            ) == Some(0.0)
+        },
+        "the failed reload is reported",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let metrics = daemon.metrics();
+    assert_eq!(
+        sample(&metrics, "routewarden_violations", &[("rule_id", "ORG-1")]),
+        before,
+        "old policies still apply"
+    );
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("reload failed") && log.contains("org.toml:3:12"),
+        "diagnostics are logged:\n{log}"
+    );
+
+    // A fixed file is picked up without a signal (the watcher).
+    std::fs::write(&policy, "[[rules]]\nid = \"ORG-2\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = { method = \"NEVER\" }\n").unwrap();
+    daemon.wait_for(
+        |d| {
+            let m = d.metrics();
+            sample(&m, "routewarden_config_last_reload_successful", &[]) == Some(1.0)
+                && sample(&m, "routewarden_violations", &[("rule_id", "ORG-2")]).is_some()
+        },
+        "the changed file is reloaded and applied",
+    );
+    assert!(
+        sample(
+            &daemon.metrics(),
+            "routewarden_violations",
+            &[("rule_id", "ORG-1")]
+        )
+        .is_none()
+    );
+
+    daemon.signal("TERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "exits within the shutdown bound"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_shard_exports_only_its_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "");
+    let mut owned = Vec::new();
+    for index in 0..2 {
+        let shard = format!("{index}/2");
+        let daemon = Daemon::start(
+            dir.path(),
+            &[
+                "-c",
+                config.to_str().unwrap(),
+                "--routes",
+                "examples/fleet.json",
+                "--shard",
+                &shard,
+            ],
+        );
+        daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+        let metrics = daemon.metrics();
+        assert_eq!(
+            sample(
+                &metrics,
+                "routewarden_shard",
+                &[("index", &index.to_string()), ("count", "2")]
+            ),
+            Some(1.0)
+        );
+        for target in ["payments-prod", "shop-prod"] {
+            if sample(&metrics, "routewarden_api_up", &[("target_name", target)]).is_some() {
+                owned.push(target);
+            }
+        }
+    }
+    owned.sort();
+    assert_eq!(
+        owned,
+        ["payments-prod", "shop-prod"],
+        "each target on exactly one shard"
+    );
+}
+
+#[test]
+fn readiness_waits_for_the_first_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    // Nothing listens on this endpoint: the first cycle retries until it
+    // gives up, and the daemon is not ready before then.
+    let config = config(
+        dir.path(),
+        &format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:{port}\"\ntimeout = \"1s\"\nmax_backoff = \"2s\"\n[[targets]]\nname = \"t\""
+        ),
+    );
+    let daemon = Daemon::start(dir.path(), &["-c", config.to_str().unwrap()]);
+    assert_eq!(daemon.get("/readyz").0, 503);
+    daemon.wait_for(
+        |d| d.get("/readyz").0 == 200,
+        "ready after the first (failed) cycle",
+    );
+    let metrics = daemon.metrics();
+    promtool(&metrics);
+    assert!(
+        sample(
+            &metrics,
+            "routewarden_audit_cycles_total",
+            &[("outcome", "partial")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            "routewarden_aws_requests_total",
+            &[("outcome", "transport_error"), ("operation", "GetApis")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
+    let Some(mut moto) = support::Moto::start() else {
+        return;
+    };
+    let client = support::client(&moto.url()).await;
+    let api = client
+        .create_api()
+        .name("shop")
+        .protocol_type(ProtocolType::Http)
+        .send()
+        .await
+        .unwrap()
+        .api_id
+        .unwrap();
+    let route = client
+        .create_route()
+        .api_id(&api)
+        .route_key("GET /orders")
+        .authorization_type(AuthorizationType::None)
+        .send()
+        .await
+        .unwrap()
+        .route_id
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\nmax_backoff = \"1s\"\n[[targets]]\nname = \"shop-prod\"",
+            moto.url()
+        ),
+    );
+    let home = dir.path().to_path_buf();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(&home, &["-c", config.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let daemon = std::sync::Arc::new(daemon);
+    let d = daemon.clone();
+    let api_id = api.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| {
+                sample(
+                    &d.metrics(),
+                    "routewarden_violation",
+                    &[
+                        ("rule_id", "RW001"),
+                        ("api_id", &api_id),
+                        ("route_key", "GET /orders"),
+                    ],
+                ) == Some(1.0)
+            },
+            "the unauthenticated route's series",
+        );
+        let metrics = d.metrics();
+        promtool(&metrics);
+        assert!(
+            sample(
+                &metrics,
+                "routewarden_aws_requests_total",
+                &[("operation", "GetRoutes"), ("outcome", "success")]
+            )
+            .unwrap()
+                >= 1.0
+        );
+    })
+    .await
+    .unwrap();
+
+    // Fix the route in moto: the series goes within two intervals.
+    client
+        .update_route()
+        .api_id(&api)
+        .route_id(&route)
+        .authorization_type(AuthorizationType::AwsIam)
+        .send()
+        .await
+        .unwrap();
+    let d = daemon.clone();
+    let api_id = api.clone();
+    tokio::task::spawn_blocking(move || {
+        let fixed = Instant::now();
+        d.wait_for(
+            |d| {
+                sample(
+                    &d.metrics(),
+                    "routewarden_violation",
+                    &[("api_id", &api_id)],
+                )
+                .is_none()
+            },
+            "the violation series to go",
+        );
+        assert!(
+            fixed.elapsed() < Duration::from_secs(3),
+            "within two intervals of 1 s (+ a cycle): {:?}",
+            fixed.elapsed()
+        );
+    })
+    .await
+    .unwrap();
+
+    // Break it again, then stop moto: api_up drops to 0, the violation stays.
+    client
+        .update_route()
+        .api_id(&api)
+        .route_id(&route)
+        .authorization_type(AuthorizationType::None)
+        .send()
+        .await
+        .unwrap();
+    let d = daemon.clone();
+    let api_id = api.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| {
+                sample(
+                    &d.metrics(),
+                    "routewarden_violation",
+                    &[("api_id", &api_id)],
+                ) == Some(1.0)
+            },
+            "violation back",
+        )
+    })
+    .await
+    .unwrap();
+    moto.stop();
+    let d = daemon.clone();
+    let api_id = api.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| {
+                sample(&d.metrics(), "routewarden_api_up", &[("api_id", &api_id)]) == Some(0.0)
+                    || sample(
+                        &d.metrics(),
+                        "routewarden_audit_cycles_total",
+                        &[("outcome", "partial")],
+                    )
+                    .unwrap_or(0.0)
+                        >= 1.0
+            },
+            "the outage to show",
+        );
+        let metrics = d.metrics();
+        promtool(&metrics);
+        assert_eq!(
+            sample(
+                &metrics,
+                "routewarden_violation",
+                &[("api_id", &api_id), ("route_key", "GET /orders")]
+            ),
+            Some(1.0),
+            "an outage never resolves an alert"
+        );
+        assert_eq!(
+            sample(&metrics, "routewarden_api_up", &[("api_id", &api_id)]),
+            Some(0.0)
+        );
+    })
+    .await
+    .unwrap();
+}
