@@ -3,7 +3,7 @@
 //! routes and violations (so an outage never resolves an alert); an API that no
 //! longer exists (NotFound, or gone from a discovery that succeeded) is removed.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::audit::{self, AuditError, ErrorKind, Finding, Status};
 use crate::drift;
@@ -69,13 +69,8 @@ pub struct Cycle<'a> {
 impl State {
     /// Applies what a cycle read; returns what changed.
     pub fn apply(&mut self, cycle: Cycle<'_>) -> Changes {
-        let before: BTreeMap<_, Status> = self
-            .apis
-            .values()
-            .flat_map(|e| e.findings.iter())
-            .map(|f| (violation_key(f), f.status))
-            .collect();
-        let before_findings: BTreeMap<_, Finding> = self
+        // Open and exempted findings before the cycle, by identity.
+        let mut before: BTreeMap<_, Finding> = self
             .apis
             .values()
             .flat_map(|e| e.findings.iter())
@@ -150,31 +145,24 @@ impl State {
             None => Vec::new(),
         };
 
-        let mut seen = BTreeSet::new();
+        // One pass over the new findings against the old ones: what is left in
+        // `before` afterwards no longer exists.
         for f in self.apis.values().flat_map(|e| e.findings.iter()) {
-            let key = violation_key(f);
-            match (before.get(&key), f.status) {
+            let was = before.remove(&violation_key(f)).map(|old| old.status);
+            match (was, f.status) {
                 (Some(Status::Exempted), Status::ExpiredExemption) => {
                     changes.expired_exemptions.push(f.clone())
                 }
                 (None | Some(Status::Exempted), Status::Violation | Status::ExpiredExemption) => {
                     changes.opened.push(f.clone())
                 }
+                (Some(old), Status::Exempted) if old.is_open() => changes.closed.push(f.clone()),
                 _ => {}
             }
-            seen.insert(key);
         }
-        for (key, status) in &before {
-            let now_open = seen.contains(key)
-                && self
-                    .apis
-                    .values()
-                    .flat_map(|e| e.findings.iter())
-                    .any(|f| violation_key(f) == *key && f.status.is_open());
-            if status.is_open() && !now_open {
-                changes.closed.push(before_findings[key].clone());
-            }
-        }
+        changes
+            .closed
+            .extend(before.into_values().filter(|f| f.status.is_open()));
         changes
     }
 
