@@ -55,6 +55,10 @@ cargo fmt --all -- --check
 log "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
+log "alert rules"
+promtool check rules deploy/prometheus/rules.yml
+promtool test rules deploy/prometheus/rules_test.yml
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast

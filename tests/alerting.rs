@@ -1,0 +1,197 @@
+//! Alerting end to end: a real Prometheus server (Debian's) scrapes the
+//! daemon, which audits moto holding an unauthenticated route, with the alert
+//! rules of deploy/prometheus/rules.yml loaded. The alert fires (read from
+//! Prometheus's /api/v1/alerts); the route is fixed in moto and it resolves.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// Firing RoutewardenUnauthenticatedRoute alerts, as `(api_id, route_key)`.
+fn firing(prometheus: u16) -> Vec<(String, String)> {
+    let Some(body) = http_get(prometheus, "/api/v1/alerts") else {
+        return Vec::new();
+    };
+    // Prometheus answers with chunked encoding at times; find the JSON object.
+    let Some(start) = body.find('{') else {
+        return Vec::new();
+    };
+    let end = body.rfind('}').map_or(body.len(), |e| e + 1);
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&body[start..end]) else {
+        return Vec::new();
+    };
+    value["data"]["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| {
+            a["labels"]["alertname"] == "RoutewardenUnauthenticatedRoute" && a["state"] == "firing"
+        })
+        .map(|a| {
+            (
+                a["labels"]["api_id"].as_str().unwrap_or("").to_owned(),
+                a["labels"]["route_key"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn prometheus_available() -> bool {
+    let found = Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "prometheus is missing: run bash tests/run.sh"
+        );
+        eprintln!("skipped: no prometheus binary; bash tests/run.sh installs it");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unauthenticated_route_alert_fires_and_resolves() {
+    if !prometheus_available() {
+        return;
+    }
+    let Some(moto) = support::Moto::start() else {
+        return;
+    };
+    let client = support::client(&moto.url()).await;
+    let api = client
+        .create_api()
+        .name("storefront")
+        .protocol_type(ProtocolType::Http)
+        .send()
+        .await
+        .unwrap()
+        .api_id
+        .unwrap();
+    let route = client
+        .create_route()
+        .api_id(&api)
+        .route_key("GET /basket")
+        .authorization_type(AuthorizationType::None)
+        .send()
+        .await
+        .unwrap()
+        .route_id
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_path_buf();
+    let config = home.join("routewarden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[audit]\ninterval = \"1s\"\njitter = \"0s\"\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"2s\"\n[[targets]]\nname = \"shop-prod\"\n",
+            moto.url()
+        ),
+    )
+    .unwrap();
+    let daemon_port = support::free_port();
+    let _daemon = Killed(
+        support::command(&home)
+            .args([
+                "-c",
+                config.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{daemon_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
+    let prometheus_config = home.join("prometheus.yml");
+    std::fs::write(
+        &prometheus_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: routewarden\n    static_configs:\n      - targets: ['127.0.0.1:{daemon_port}']\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let prometheus_port = support::free_port();
+    let _prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", prometheus_config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                home.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(home.join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+
+    let api_id = api.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("the alert to fire", Duration::from_secs(60), || {
+            firing(prometheus_port).contains(&(api_id.clone(), "GET /basket".to_owned()))
+        });
+    })
+    .await
+    .unwrap();
+
+    client
+        .update_route()
+        .api_id(&api)
+        .route_id(&route)
+        .authorization_type(AuthorizationType::AwsIam)
+        .send()
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        wait_for("the alert to resolve", Duration::from_secs(60), || {
+            firing(prometheus_port).is_empty()
+        });
+    })
+    .await
+    .unwrap();
+}
