@@ -59,6 +59,9 @@ log "alert rules"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules_test.yml
 
+log "deployment (manifests, CRDs, checkov, hadolint)"
+bash tests/deploy.sh
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
