@@ -133,7 +133,7 @@ pub fn evaluate_api(api: &Api, policies: &PolicySet, today: time::Date, out: &mu
                 Exempted::Active(e) => (Status::Exempted, Some(e)),
                 Exempted::Expired(e) => (Status::ExpiredExemption, Some(e)),
             };
-            out.push(finding(
+            out.push(Finding::new(
                 api,
                 route,
                 rule.info.clone(),
@@ -145,25 +145,28 @@ pub fn evaluate_api(api: &Api, policies: &PolicySet, today: time::Date, out: &mu
     }
 }
 
-fn finding(
-    api: &Api,
-    route: &Route,
-    rule: Arc<RuleInfo>,
-    status: Status,
-    message: String,
-    exemption: Option<Arc<ExemptionInfo>>,
-) -> Finding {
-    Finding {
-        rule,
-        status,
-        target_name: api.target_name.clone(),
-        region: api.region.clone(),
-        api_id: api.api_id.clone(),
-        api_name: api.name.clone(),
-        route_id: route.route_id.clone(),
-        route_key: route.route_key.clone(),
-        message,
-        exemption,
+impl Finding {
+    /// A finding of `rule` on a route of an API, with the names reports need.
+    pub fn new(
+        api: &Api,
+        route: &Route,
+        rule: Arc<RuleInfo>,
+        status: Status,
+        message: String,
+        exemption: Option<Arc<ExemptionInfo>>,
+    ) -> Finding {
+        Finding {
+            rule,
+            status,
+            target_name: api.target_name.clone(),
+            region: api.region.clone(),
+            api_id: api.api_id.clone(),
+            api_name: api.name.clone(),
+            route_id: route.route_id.clone(),
+            route_key: route.route_key.clone(),
+            message,
+            exemption,
+        }
     }
 }
 

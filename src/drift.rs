@@ -79,18 +79,15 @@ pub fn compare(
     let base_apis = index(baseline);
     let mut findings = Vec::new();
     let mut push = |change: Change, api: &Api, route: &Route, message: String| {
-        findings.push(Finding {
-            rule: rules[change.rule_id()].clone(),
-            status: Status::Violation,
-            target_name: api.target_name.clone(),
-            region: api.region.clone(),
-            api_id: api.api_id.clone(),
-            api_name: api.name.clone(),
-            route_id: route.route_id.clone(),
-            route_key: route.route_key.clone(),
+        let rule = rules[change.rule_id()].clone();
+        findings.push(Finding::new(
+            api,
+            route,
+            rule,
+            Status::Violation,
             message,
-            exemption: None,
-        });
+            None,
+        ));
     };
     for (id, live_api) in &live_apis {
         let base_routes = base_apis.get(id).map(|api| by_key(api)).unwrap_or_default();

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,33 +20,15 @@ impl Drop for Killed {
     }
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
-}
-
 /// Firing RoutewardenUnauthenticatedRoute alerts, as `(api_id, route_key)`.
 fn firing(prometheus: u16) -> Vec<(String, String)> {
-    let Some(body) = http_get(prometheus, "/api/v1/alerts") else {
+    let (status, body) = support::http_get(prometheus, "/api/v1/alerts");
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&body) else {
         return Vec::new();
     };
-    // Prometheus answers with chunked encoding at times; find the JSON object.
-    let Some(start) = body.find('{') else {
+    if status != 200 {
         return Vec::new();
-    };
-    let end = body.rfind('}').map_or(body.len(), |e| e + 1);
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&body[start..end]) else {
-        return Vec::new();
-    };
+    }
     value["data"]["alerts"]
         .as_array()
         .into_iter()
