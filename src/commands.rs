@@ -137,10 +137,12 @@ async fn check(cli: &Cli) -> Result<Exit, Error> {
     let format = cli.report.format;
     match &cli.report.output {
         Some(path) => {
-            let mut buffer = Vec::new();
-            report::write(format, &outcome, &summary, &mut buffer, false)
-                .expect("writing to memory");
-            fs::write(path, buffer).map_err(|source| Error::Write {
+            let write = || -> io::Result<()> {
+                let mut out = io::BufWriter::new(fs::File::create(path)?);
+                report::write(format, &outcome, &summary, &mut out, false)?;
+                out.flush()
+            };
+            write().map_err(|source| Error::Write {
                 path: path.clone(),
                 source,
             })?;

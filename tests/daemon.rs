@@ -15,6 +15,7 @@ use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
 struct Daemon {
     child: Child,
     port: u16,
+    home: PathBuf,
 }
 
 impl Daemon {
@@ -28,7 +29,11 @@ impl Daemon {
             .stderr(std::fs::File::create(home.join("daemon.log")).unwrap())
             .spawn()
             .expect("the daemon starts");
-        let daemon = Daemon { child, port };
+        let daemon = Daemon {
+            child,
+            port,
+            home: home.to_path_buf(),
+        };
         daemon.wait_for(|d| d.get("/healthz").0 == 200, "listening");
         daemon
     }
@@ -583,6 +588,13 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
             sample(&metrics, "routewarden_api_up", &[("api_id", &api_id)]),
             Some(0.0)
         );
+        // Neither the logs nor /metrics ever carry the credentials.
+        let log = std::fs::read_to_string(d.home.join("daemon.log")).unwrap();
+        assert!(log.contains("audit cycle finished"), "the log was written");
+        for secret in [support::ACCESS_KEY, support::SECRET_KEY] {
+            assert!(!log.contains(secret), "{secret} in the log");
+            assert!(!metrics.contains(secret), "{secret} in /metrics");
+        }
     })
     .await
     .unwrap();
