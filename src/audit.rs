@@ -98,7 +98,11 @@ pub struct AuditError {
 /// What an audit found.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
+    /// The APIs audited. Their routes may have been dropped after evaluation
+    /// (see [`Auditor`]); `routes` counts them either way.
     pub inventory: Inventory,
+    /// Routes audited.
+    pub routes: usize,
     /// Enabled rules, in load order.
     pub rules: Vec<Arc<RuleInfo>>,
     pub findings: Vec<Finding>,
@@ -114,9 +118,49 @@ pub fn evaluate(inventory: Inventory, policies: &PolicySet, today: time::Date) -
     }
     Outcome {
         rules: policies.enabled().map(|(_, r)| r.info.clone()).collect(),
+        routes: inventory.route_count(),
         inventory,
         findings,
         errors: Vec::new(),
+    }
+}
+
+/// An audit fed one API at a time, as a fleet file is parsed: memory holds
+/// the findings and, unless asked to keep them, no routes.
+pub struct Auditor<'p> {
+    policies: &'p PolicySet,
+    today: time::Date,
+    keep_routes: bool,
+    outcome: Outcome,
+}
+
+impl<'p> Auditor<'p> {
+    /// `keep_routes`: keep every API's routes in the outcome (JUnit lists
+    /// every route, drift compares them).
+    pub fn new(policies: &'p PolicySet, today: time::Date, keep_routes: bool) -> Self {
+        let outcome = Outcome {
+            rules: policies.enabled().map(|(_, r)| r.info.clone()).collect(),
+            ..Outcome::default()
+        };
+        Auditor {
+            policies,
+            today,
+            keep_routes,
+            outcome,
+        }
+    }
+
+    pub fn add(&mut self, mut api: Api) {
+        evaluate_api(&api, self.policies, self.today, &mut self.outcome.findings);
+        self.outcome.routes += api.routes.len();
+        if !self.keep_routes {
+            api.routes = Vec::new();
+        }
+        self.outcome.inventory.apis.push(api);
+    }
+
+    pub fn finish(self) -> Outcome {
+        self.outcome
     }
 }
 

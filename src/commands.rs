@@ -108,15 +108,28 @@ async fn check(cli: &Cli) -> Result<Exit, Error> {
     let config = load_config(cli)?;
     let policies = load_policies(cli, &config)?;
     let baseline = baseline(cli, &config)?;
-    let fetched = source(cli, &config).await?.fetch().await?;
-    let inventory = fetched.inventory;
+    let today = audit::today_utc();
+    let mut outcome: Outcome = match source(cli, &config).await? {
+        // Fleet files are audited as they are parsed; routes are kept only
+        // where the report or drift needs them.
+        Source::Files(paths) => {
+            let keep = cli.report.format == report::Format::Junit || baseline.is_some();
+            let mut auditor = audit::Auditor::new(&policies, today, keep);
+            source::stream_files(&paths, |api| auditor.add(api))?;
+            auditor.finish()
+        }
+        live => {
+            let fetched = live.fetch().await?;
+            let mut outcome = audit::evaluate(fetched.inventory, &policies, today);
+            outcome.errors = fetched.errors;
+            outcome
+        }
+    };
     tracing::debug!(
-        apis = inventory.apis.len(),
-        routes = inventory.route_count(),
+        apis = outcome.inventory.apis.len(),
+        routes = outcome.routes,
         "inventory read"
     );
-    let mut outcome: Outcome = audit::evaluate(inventory, &policies, audit::today_utc());
-    outcome.errors = fetched.errors;
     if let Some(baseline) = &baseline {
         let unread = outcome
             .errors

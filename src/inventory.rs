@@ -123,31 +123,165 @@ struct RoutesDocument {
 }
 
 /// Reads a fleet file or a raw get-routes output; problems go to `diags`.
-///
-/// The file is parsed as it is read, so its text is never held beside the
-/// inventory (a 100k-route fleet is 15 MB of JSON). Only when it does not
-/// parse is the text read, to point at the problem.
 pub fn load_routes_file(diags: &mut Diagnostics, path: &Path) -> Option<Vec<Api>> {
+    let mut apis = Vec::new();
+    stream_routes_file(diags, path, |api| apis.push(api))?;
+    Some(apis)
+}
+
+/// Reads a fleet file or a raw get-routes output, handing each API to `on_api`
+/// as soon as it is parsed, so that a caller that needs only what it derives
+/// from each API never holds them all (nor the file's text: a 100k-route fleet
+/// is 15 MB of JSON). Only when the file does not parse is its text read, to
+/// point at the problem; `on_api` may have seen some APIs by then.
+pub fn stream_routes_file(
+    diags: &mut Diagnostics,
+    path: &Path,
+    mut on_api: impl FnMut(Api),
+) -> Option<()> {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let parsed = std::fs::File::open(path)
-        .map(std::io::BufReader::new)
-        .map(serde_json::from_reader::<_, RoutesDocument>);
-    match parsed {
-        Ok(Ok(document)) => match interpret(document, &stem) {
-            Ok(apis) => Some(apis),
-            Err((message, label)) => {
-                let file = crate::diag::read_file(diags, path)?;
-                diags.push(file, 0..0, message, label);
-                None
-            }
-        },
+    let parsed = std::fs::File::open(path).map(|file| {
+        let mut reader = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+        let shape = serde::Deserializer::deserialize_map(
+            &mut reader,
+            stream::Document {
+                on_api: &mut on_api,
+            },
+        )?;
+        reader.end()?;
+        Ok::<_, serde_json::Error>(shape)
+    });
+    let shape = match parsed {
+        Ok(Ok(shape)) => shape,
         // Unreadable, or malformed: read the text for the diagnostics.
         _ => {
             let file = crate::diag::read_file(diags, path)?;
-            parse_routes(diags, file, &stem)
+            parse_routes(diags, file, &stem)?;
+            return None;
+        }
+    };
+    let document = match shape {
+        stream::Shape::Apis => return Some(()),
+        stream::Shape::Items(routes) => RoutesDocument {
+            apis: None,
+            items: Some(routes),
+        },
+        stream::Shape::Both => RoutesDocument {
+            apis: Some(Vec::new()),
+            items: Some(Vec::new()),
+        },
+        stream::Shape::Neither => RoutesDocument {
+            apis: None,
+            items: None,
+        },
+    };
+    match interpret(document, &stem) {
+        Ok(apis) => {
+            apis.into_iter().for_each(on_api);
+            Some(())
+        }
+        Err((message, label)) => {
+            let file = crate::diag::read_file(diags, path)?;
+            diags.push(file, 0..0, message, label);
+            None
+        }
+    }
+}
+
+/// serde visitors that hand the `Apis` array's elements over one by one.
+mod stream {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::{Api, Route};
+
+    /// What the document held.
+    pub enum Shape {
+        /// `Apis`, handed over already.
+        Apis,
+        Items(Vec<Route>),
+        Both,
+        Neither,
+    }
+
+    pub struct Document<'a, F> {
+        pub on_api: &'a mut F,
+    }
+
+    impl<'de, F: FnMut(Api)> Visitor<'de> for Document<'_, F> {
+        type Value = Shape;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a fleet file or get-routes output (a JSON object)")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+            let (mut apis, mut items) = (false, None);
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "Apis" => {
+                        apis |= map.next_value_seed(Apis {
+                            on_api: &mut *self.on_api,
+                        })?
+                    }
+                    "Items" => items = map.next_value::<Option<Vec<Route>>>()?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(match (apis, items) {
+                (true, None) => Shape::Apis,
+                (false, Some(items)) => Shape::Items(items),
+                (true, Some(_)) => Shape::Both,
+                (false, None) => Shape::Neither,
+            })
+        }
+    }
+
+    /// `Apis`: `null` (absent) or an array; true when it was an array.
+    struct Apis<'a, F> {
+        on_api: &'a mut F,
+    }
+
+    impl<'de, F: FnMut(Api)> DeserializeSeed<'de> for Apis<'_, F> {
+        type Value = bool;
+
+        fn deserialize<D: serde::Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<bool, D::Error> {
+            deserializer.deserialize_option(self)
+        }
+    }
+
+    impl<'de, F: FnMut(Api)> Visitor<'de> for Apis<'_, F> {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of APIs")
+        }
+
+        fn visit_none<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+
+        fn visit_some<D: serde::Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<bool, D::Error> {
+            deserializer.deserialize_seq(self)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            while let Some(api) = seq.next_element::<Api>()? {
+                (self.on_api)(api);
+            }
+            Ok(true)
         }
     }
 }

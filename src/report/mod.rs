@@ -120,7 +120,7 @@ impl Summary {
         }
         Summary {
             apis: outcome.inventory.apis.len(),
-            routes: outcome.inventory.route_count(),
+            routes: outcome.routes,
             rules: outcome.rules.len(),
             violations,
             by_severity,

@@ -42,6 +42,23 @@ impl Source {
     }
 }
 
+/// Hands every API of every fleet file to `on_api` as it is parsed; all
+/// problems of all files are reported together.
+pub fn stream_files(
+    paths: &[PathBuf],
+    mut on_api: impl FnMut(crate::inventory::Api),
+) -> Result<(), LoadError> {
+    let mut diags = Diagnostics::new();
+    for path in paths {
+        inventory::stream_routes_file(&mut diags, path, &mut on_api);
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError(diags))
+    }
+}
+
 /// Reads every fleet file; all problems of all files are reported together.
 pub fn read_files(paths: &[PathBuf]) -> Result<Inventory, LoadError> {
     let mut diags = Diagnostics::new();
