@@ -4,7 +4,7 @@ audit cycle, and CPU used while idle between cycles. The baseline, measured in
 the same run, is CPython's json.load of the same fleet file: the least any
 tool must spend just to read it.
 
-Run with `bash benches/daemon.sh` (builds the release binary first)."""
+Run with `bash benches/run.sh` (which builds the release binary first)."""
 
 import json
 import os
