@@ -111,7 +111,9 @@ fn main() {
 #[allow(clippy::print_stdout)]
 async fn unthrottled() {
     const FAST_APIS: usize = 400;
-    let apis = (0..FAST_APIS).map(|i| fault::api(&format!("u{i:03}"), ROUTES_PER_API)).collect();
+    let apis = (0..FAST_APIS)
+        .map(|i| fault::api(&format!("u{i:03}"), ROUTES_PER_API))
+        .collect();
     let server = FaultServer::start(apis).await;
     server.set_page_cap(PAGE_CAP);
     let dir = tempfile::tempdir().unwrap();
@@ -130,7 +132,18 @@ async fn unthrottled() {
     let start = Instant::now();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("/usr/bin/time")
-            .args(["-f", "%U %S", binary, "--check", "--format", "json", "--fail-on", "never", "-c", &config])
+            .args([
+                "-f",
+                "%U %S",
+                binary,
+                "--check",
+                "--format",
+                "json",
+                "--fail-on",
+                "never",
+                "-c",
+                &config,
+            ])
             .env_clear()
             .env("HOME", &home)
             .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
@@ -156,8 +169,12 @@ async fn unthrottled() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
     let requests = server.counts().requests;
     println!();
-    println!("unthrottled: {FAST_APIS} APIs x {ROUTES_PER_API} routes in pages of {PAGE_CAP}, concurrency 16, no server limit");
-    println!("| requests | wall (s) | requests/s | routewarden CPU (s) | CPU per request | routes audited |");
+    println!(
+        "unthrottled: {FAST_APIS} APIs x {ROUTES_PER_API} routes in pages of {PAGE_CAP}, concurrency 16, no server limit"
+    );
+    println!(
+        "| requests | wall (s) | requests/s | routewarden CPU (s) | CPU per request | routes audited |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     println!(
         "| {requests} | {wall:.2} | {:.0} | {cpu:.2} | {:.0} µs | {} |",
