@@ -116,6 +116,9 @@ impl FaultServer {
             .route("/v2/apis", get(get_apis))
             .route("/v2/apis/{api_id}", get(get_api))
             .route("/v2/apis/{api_id}/routes", get(get_routes))
+            // STS GetCallerIdentity (query protocol): tools such as Cloud
+            // Custodian ask it for the account id first.
+            .route("/", axum::routing::post(get_caller_identity))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -435,6 +438,21 @@ async fn get_routes(
         (api.routes.clone(), s.page_cap)
     };
     page(routes, &paging, cap, fault)
+}
+
+async fn get_caller_identity(State(inner): Shared) -> Response {
+    let _guard = InFlight(inner.clone());
+    {
+        let mut s = inner.lock().unwrap();
+        s.counts.requests += 1;
+        s.counts.in_flight += 1;
+        *s.counts.by_path.entry("sts".to_owned()).or_default() += 1;
+    }
+    let body = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+        <GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/bench</Arn>\
+        <UserId>AIDABENCH</UserId><Account>123456789012</Account></GetCallerIdentityResult>\
+        <ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></GetCallerIdentityResponse>";
+    (StatusCode::OK, [("content-type", "text/xml")], body).into_response()
 }
 
 /// Counts of requests per API's routes path, for pagination checks.
