@@ -44,37 +44,8 @@ fn main() {
             retry_after_ms: None,
             retry_after_s: None,
         }));
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("routewarden.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[audit]\nconcurrency = 4\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nrequests_per_second = {CLIENT_RATE}\npage_size = 100\ntimeout = \"5s\"\n[[targets]]\nname = \"bench\"\n",
-                server.url()
-            ),
-        )
-        .unwrap();
-        let binary = env!("CARGO_BIN_EXE_routewarden");
-        let config = config.to_str().unwrap().to_owned();
-        let home = dir.path().to_path_buf();
-        let start = Instant::now();
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new(binary)
-                .args(["--check", "--format", "json", "--fail-on", "never", "-c", &config])
-                .env_clear()
-                .env("HOME", &home)
-                .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
-                .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("AWS_CONFIG_FILE", home.join("none"))
-                .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-                .env("RUST_LOG", "error")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let wall = start.elapsed().as_secs_f64();
+        let settings = format!("concurrency = 4\nrequests_per_second = {CLIENT_RATE}\ntimeout = \"5s\"");
+        let (output, wall) = check(&server.url(), &settings).await;
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
         let counts = server.counts();
         let needed = counts.requests - counts.throttled;
@@ -116,48 +87,8 @@ async fn unthrottled() {
         .collect();
     let server = FaultServer::start(apis).await;
     server.set_page_cap(PAGE_CAP);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("routewarden.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[audit]\nconcurrency = 16\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nrequests_per_second = 100000.0\nburst = 1000\npage_size = 100\n[[targets]]\nname = \"bench\"\n",
-            server.url()
-        ),
-    )
-    .unwrap();
-    let binary = env!("CARGO_BIN_EXE_routewarden");
-    let config = config.to_str().unwrap().to_owned();
-    let home = dir.path().to_path_buf();
-    let start = Instant::now();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("/usr/bin/time")
-            .args([
-                "-f",
-                "%U %S",
-                binary,
-                "--check",
-                "--format",
-                "json",
-                "--fail-on",
-                "never",
-                "-c",
-                &config,
-            ])
-            .env_clear()
-            .env("HOME", &home)
-            .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
-            .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let wall = start.elapsed().as_secs_f64();
+    let settings = "concurrency = 16\nrequests_per_second = 100000.0\nburst = 1000";
+    let (output, wall) = check(&server.url(), settings).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let cpu: f64 = stderr
         .lines()
@@ -183,4 +114,55 @@ async fn unthrottled() {
         report["summary"]["routes"]
     );
     server.stop();
+}
+
+/// `--check` against `endpoint` under GNU time (which appends "user system"
+/// CPU seconds to stderr), with only the environment it needs; returns its
+/// output and wall time. `settings` are `[audit]` and `[aws]` keys, mixed:
+/// each is placed in its section.
+async fn check(endpoint: &str, settings: &str) -> (std::process::Output, f64) {
+    let (audit, aws): (Vec<&str>, Vec<&str>) =
+        settings.lines().partition(|l| l.starts_with("concurrency"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routewarden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[audit]\n{}\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\npage_size = 100\n{}\n[[targets]]\nname = \"bench\"\n",
+            audit.join("\n"),
+            aws.join("\n")
+        ),
+    )
+    .unwrap();
+    let binary = env!("CARGO_BIN_EXE_routewarden");
+    let home = dir.path().to_path_buf();
+    let start = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("/usr/bin/time")
+            .args([
+                "-f",
+                "%U %S",
+                binary,
+                "--check",
+                "--format",
+                "json",
+                "--fail-on",
+                "never",
+                "-c",
+            ])
+            .arg(&config)
+            .env_clear()
+            .env("HOME", &home)
+            .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+            .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", home.join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (output, start.elapsed().as_secs_f64())
 }
