@@ -16,6 +16,7 @@
 //! - [`audit`]: one audit: routes against rules, giving findings and errors.
 //! - [`daemon`]: scheduler, HTTP server (/metrics, /healthz, /readyz), reload,
 //!   shutdown; the only place that holds long-lived state.
+//! - [`logging`]: log output with credentials redacted.
 //! - [`metrics`]: the Prometheus registry and every metric.
 //! - [`shard`]: which replica audits which target (rendezvous hashing).
 //! - [`report`]: text, JSON, SARIF and JUnit writers for `--check`.
@@ -29,6 +30,7 @@ pub mod diag;
 pub mod drift;
 pub mod inventory;
 pub mod limiter;
+pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod report;

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr: JSON unless stderr is a terminal (or `--log-format`
 /// says otherwise); the level from `RUST_LOG`, else warnings for one-shot
-/// commands and info for the daemon.
+/// commands and info for the daemon. Credentials are redacted from every line.
 fn init_tracing(cli: &Cli) {
     let one_shot = cli.check || cli.command.is_some();
     let default_level = if one_shot { "warn" } else { "info" };
@@ -59,7 +59,7 @@ fn init_tracing(cli: &Cli) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(routewarden::logging::Redacting::from_env());
     match format {
         LogFormat::Json => builder.json().with_current_span(false).init(),
         LogFormat::Text => builder.with_ansi(terminal).init(),

@@ -599,3 +599,72 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
     .await
     .unwrap();
 }
+
+#[test]
+fn slow_oversized_and_stray_clients_do_not_hold_metrics_from_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "");
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "--routes",
+            "examples/fleet.json",
+        ],
+    );
+    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+
+    // Fifty clients that send half a request head and then nothing.
+    let slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    // A request head far over the cap is refused, not buffered.
+    let mut big = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let header = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(256 * 1024)
+    );
+    let _ = big.write_all(header.as_bytes());
+    let mut answer = String::new();
+    let _ = big.read_to_string(&mut answer);
+    assert!(
+        !answer.starts_with("HTTP/1.1 200"),
+        "an oversized head is not served: {}",
+        &answer[..answer.len().min(80)]
+    );
+    // Stray paths and methods are answered without work.
+    assert_eq!(daemon.get("/metrics/../../etc/passwd").0, 404);
+
+    // Meanwhile /metrics answers others at once.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (status, body) = daemon.get("/metrics");
+        assert_eq!(status, 200);
+        assert!(body.contains("routewarden_build_info"));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "/metrics took {:?}",
+            started.elapsed()
+        );
+    }
+    // The slow clients are cut off by the header read timeout (5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let mut closed = 0;
+    for mut s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => closed += 1,
+            Ok(n) if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408") => closed += 1,
+            Ok(_) | Err(_) => {}
+        }
+    }
+    assert_eq!(closed, 50, "every slow client was timed out");
+}

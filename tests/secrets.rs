@@ -1,0 +1,111 @@
+//! Credentials never leave the process: with an access key, a secret key and
+//! a session token set to known values, `--check` and the daemon run at trace
+//! level with text and JSON logs against a server that receives signed
+//! requests, and none of the values appears in any log line, report or
+//! /metrics.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::fault::{self, FaultServer};
+
+const ACCESS_KEY: &str = "AKIDSECRETTESTKEY01";
+const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/secret-marker-02";
+const SESSION_TOKEN: &str = "FwoGZXIvYXdzEsession-marker-03+/=";
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in [ACCESS_KEY, SECRET_KEY, SESSION_TOKEN] {
+        assert!(
+            !text.contains(secret),
+            "{secret:?} appears in {what}:\n{text}"
+        );
+    }
+}
+
+fn with_secrets(cmd: &mut std::process::Command) {
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .env("RUST_LOG", "trace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_reaches_logs_reports_or_metrics() {
+    let server = FaultServer::start(vec![fault::api("sec1", 5)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &server.url(),
+        "[audit]\ninterval = \"1s\"\njitter = \"0s\"\n[[targets]]\nname = \"t\"",
+    );
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for log_format in ["json", "text"] {
+            for format in ["text", "json", "sarif", "junit"] {
+                let mut cmd = support::command(&home);
+                with_secrets(&mut cmd);
+                cmd.args([
+                    "--check",
+                    "--format",
+                    format,
+                    "--log-format",
+                    log_format,
+                    "-c",
+                ])
+                .arg(&config);
+                let output = cmd.output().unwrap();
+                assert_eq!(
+                    output.status.code(),
+                    Some(1),
+                    "{}",
+                    support::stderr(&output)
+                );
+                let log = support::stderr(&output);
+                assert!(log.lines().count() > 20, "trace logs were written");
+                assert_clean(&format!("--check logs ({log_format})"), &log);
+                assert_clean(
+                    &format!("the {format} report"),
+                    &String::from_utf8_lossy(&output.stdout),
+                );
+            }
+            let port = support::free_port();
+            let mut cmd = support::command(&home);
+            with_secrets(&mut cmd);
+            let log_path = home.join(format!("daemon-{log_format}.log"));
+            let mut child = cmd
+                .args([
+                    "--log-format",
+                    log_format,
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "-c",
+                ])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log_path).unwrap())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let metrics = loop {
+                let (status, body) = support::http_get(port, "/metrics");
+                if status == 200 && body.contains("routewarden_violation{") {
+                    break body;
+                }
+                assert!(Instant::now() < deadline, "the daemon audited");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = child.kill();
+            let _ = child.wait();
+            assert_clean("/metrics", &metrics);
+            let log = std::fs::read_to_string(&log_path).unwrap();
+            assert!(log.contains("audit cycle finished"));
+            assert_clean(&format!("daemon logs ({log_format})"), &log);
+        }
+    })
+    .await
+    .unwrap();
+    assert!(server.counts().requests > 10, "signed requests were sent");
+}
