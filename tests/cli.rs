@@ -363,3 +363,22 @@ fn help_is_stable() {
         );
     }
 }
+
+#[test]
+fn control_characters_from_a_fleet_file_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("evil.json");
+    std::fs::write(
+        &fleet,
+        r#"{"Apis":[{"ApiId":"x\u001b[2J","Name":"evil\u001b]0;pwned\u0007","Routes":[{"RouteKey":"GET /\u001b[31mred\nline","AuthorizationType":"NONE"}]}]}"#,
+    )
+    .unwrap();
+    let output = routewarden(&["--check", "--routes", fleet.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+    assert!(
+        text.contains(r"GET /\u{1b}[31mred\nline"),
+        "escaped, not dropped: {text}"
+    );
+}

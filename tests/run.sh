@@ -59,6 +59,14 @@ log "alert rules"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules_test.yml
 
+log "supply chain (cargo-deny: bans, licences, sources)"
+if ! cargo deny --version >/dev/null 2>&1; then
+  log "installing cargo-deny"
+  cargo install --locked cargo-deny
+fi
+# Advisories need a database this machine cannot fetch: docs/security.md.
+cargo deny --offline --log-level error check bans licenses sources
+
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh
 

@@ -83,7 +83,10 @@ pub fn write(
         });
         let findings = &*findings;
         let first = findings[0];
-        let mut header = p.paint(BOLD, &api_label(&first.api_id, first.api_name.as_deref()));
+        let mut header = p.paint(
+            BOLD,
+            &printable(&api_label(&first.api_id, first.api_name.as_deref())),
+        );
         for part in [first.target_name.as_deref(), first.region.as_deref()]
             .into_iter()
             .flatten()
@@ -105,7 +108,7 @@ pub fn write(
                 "  {} {:<id_width$} {:<key_width$}  {}",
                 p.paint(style, &format!("{tag:<8}")),
                 f.rule.id,
-                f.route_key.replace(['\n', '\r'], " "),
+                printable(&f.route_key),
                 f.rule.title,
             )?;
             let indent = " ".repeat(11);
@@ -118,7 +121,7 @@ pub fn write(
                     )?;
                 }
                 (Status::ExpiredExemption, Some(e)) => {
-                    writeln!(out, "{indent}{}", p.paint(DIM, &f.message))?;
+                    writeln!(out, "{indent}{}", p.paint(DIM, &printable(&f.message)))?;
                     let note = format!("exemption expired: {}", exemption_note(e));
                     writeln!(
                         out,
@@ -129,7 +132,7 @@ pub fn write(
                         )
                     )?;
                 }
-                _ => writeln!(out, "{indent}{}", p.paint(DIM, &f.message))?,
+                _ => writeln!(out, "{indent}{}", p.paint(DIM, &printable(&f.message)))?,
             }
         }
         writeln!(out)?;
@@ -163,6 +166,25 @@ pub fn write(
     }
 
     writeln!(out, "{}", summary_line(summary, &p))
+}
+
+/// Text from AWS or a fleet file, with control characters escaped, so that a
+/// route key cannot move the cursor or recolour a terminal.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
 }
 
 fn exemption_note(e: &crate::policy::ExemptionInfo) -> String {
