@@ -231,6 +231,18 @@ impl PolicySet {
                 PolicySource::Path(path) => files.extend(read_policy_path(&mut diags, path)),
             }
         }
+        Self::compile(diags, files)
+    }
+
+    /// Compiles policy text that is not in a file (tests, fuzzing); `name`
+    /// stands for the file in diagnostics.
+    pub fn load_str(name: &str, text: &str) -> Result<PolicySet, LoadError> {
+        let mut diags = Diagnostics::new();
+        let file = diags.add_file(name, text);
+        Self::compile(diags, vec![file])
+    }
+
+    fn compile(mut diags: Diagnostics, files: Vec<diag::FileId>) -> Result<PolicySet, LoadError> {
         let mut rules: Vec<(Rule, diag::FileId, std::ops::Range<usize>)> = Vec::new();
         let mut drafts = Vec::new();
         for file in files {

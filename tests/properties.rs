@@ -1,0 +1,140 @@
+//! Properties of the policy language, over random conditions and routes:
+//! `not` inverts, `all` and `any` compose as `and` and `or`, a table of keys is
+//! `all` of them, and shorthands equal their operator forms. Conditions are
+//! written as TOML and compiled by the real loader.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use routewarden::inventory::{Api, Route};
+use routewarden::policy::{Context, PolicySet};
+
+/// Whether `condition` (an inline TOML table) holds for the route.
+fn holds(condition: &str, route: &Route, api: &Api) -> bool {
+    let text = format!(
+        "[[rules]]\nid = \"P\"\ntitle = \"p\"\nseverity = \"low\"\nrequire = {condition}\n"
+    );
+    let set =
+        PolicySet::load_str("property.toml", &text).unwrap_or_else(|e| panic!("{condition}: {e}"));
+    !set.rules[0].violated_by(route, &Context::of(api))
+}
+
+fn leaf() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec!["GET", "POST", "ANY", "OPTIONS", "$default"])
+            .prop_map(|m| format!("{{ method = \"{m}\" }}")),
+        prop::sample::subsequence(vec!["GET", "POST", "ANY"], 0..3)
+            .prop_map(|ms| format!("{{ method = {{ in = {ms:?} }} }}")),
+        prop::sample::select(vec!["NONE", "JWT", "AWS_IAM", "CUSTOM"])
+            .prop_map(|a| format!("{{ authorization_type = {{ ne = \"{a}\" }} }}")),
+        prop::sample::select(vec!["^/a", "b$", "^/$", "x"])
+            .prop_map(|re| format!("{{ path = {{ matches = \"{re}\" }} }}")),
+        prop::sample::select(vec!["^/a", "b$"])
+            .prop_map(|re| format!("{{ path = {{ not_matches = \"{re}\" }} }}")),
+        prop::sample::select(vec!["GET /*", "* /a*", "?*", "$default"])
+            .prop_map(|g| format!("{{ route_key = {{ glob = \"{g}\" }} }}")),
+        any::<bool>().prop_map(|b| format!("{{ authorizer_id = {{ exists = {b} }} }}")),
+        any::<bool>().prop_map(|b| format!("{{ api_key_required = {b} }}")),
+        prop::sample::select(vec!["a", "b", "z"])
+            .prop_map(|s| format!("{{ authorization_scopes = {{ contains = \"{s}\" }} }}")),
+        (0usize..3).prop_map(|n| format!("{{ authorization_scopes = {{ min_len = {n} }} }}")),
+        prop::sample::subsequence(vec!["a", "b", "c"], 0..3)
+            .prop_map(|s| format!("{{ authorization_scopes = {{ subset_of = {s:?} }} }}")),
+        prop::sample::select(vec!["prod", "dev"])
+            .prop_map(|e| format!("{{ api.tags.env = \"{e}\" }}")),
+        prop::sample::select(vec!["HTTP", "WEBSOCKET"])
+            .prop_map(|p| format!("{{ api.protocol_type = {{ not_in = [\"{p}\"] }} }}")),
+    ]
+}
+
+fn condition() -> impl Strategy<Value = String> {
+    leaf().prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|c| format!("{{ not = {c} }}")),
+            prop::collection::vec(inner.clone(), 0..3)
+                .prop_map(|cs| format!("{{ all = [{}] }}", cs.join(", "))),
+            prop::collection::vec(inner, 0..3)
+                .prop_map(|cs| format!("{{ any = [{}] }}", cs.join(", "))),
+        ]
+    })
+}
+
+fn route() -> impl Strategy<Value = Route> {
+    (
+        prop::sample::select(vec![
+            "GET /a",
+            "POST /a/b",
+            "ANY /{proxy+}",
+            "OPTIONS /a",
+            "$default",
+            "GET /",
+        ]),
+        prop::option::of(prop::sample::select(vec![
+            "NONE", "JWT", "AWS_IAM", "CUSTOM",
+        ])),
+        prop::option::of(prop::sample::select(vec!["", "auth1"])),
+        prop::option::of(prop::sample::subsequence(vec!["a", "b", "c"], 0..3)),
+        prop::option::of(any::<bool>()),
+    )
+        .prop_map(|(key, auth, authorizer, scopes, api_key)| Route {
+            route_key: key.to_owned(),
+            authorization_type: auth.map(Into::into),
+            authorizer_id: authorizer.map(Into::into),
+            authorization_scopes: scopes.map(|s| s.into_iter().map(Into::into).collect()),
+            api_key_required: api_key,
+            ..Route::default()
+        })
+}
+
+fn api() -> impl Strategy<Value = Api> {
+    (
+        prop::option::of(prop::sample::select(vec!["HTTP", "WEBSOCKET"])),
+        prop::option::of(prop::sample::select(vec!["prod", "dev"])),
+    )
+        .prop_map(|(protocol, env)| Api {
+            api_id: "a1".into(),
+            protocol_type: protocol.map(Into::into),
+            tags: env.map(|e| BTreeMap::from([("env".to_owned(), e.to_owned())])),
+            ..Api::default()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn not_inverts(c in condition(), r in route(), a in api()) {
+        prop_assert_eq!(holds(&format!("{{ not = {c} }}"), &r, &a), !holds(&c, &r, &a));
+    }
+
+    #[test]
+    fn all_and_any_compose(x in condition(), y in condition(), r in route(), a in api()) {
+        let (hx, hy) = (holds(&x, &r, &a), holds(&y, &r, &a));
+        prop_assert_eq!(holds(&format!("{{ all = [{x}, {y}] }}"), &r, &a), hx && hy);
+        prop_assert_eq!(holds(&format!("{{ any = [{x}, {y}] }}"), &r, &a), hx || hy);
+        let (empty_all, empty_any) = (holds("{ all = [] }", &r, &a), holds("{ any = [] }", &r, &a));
+        prop_assert!(empty_all, "all of nothing holds");
+        prop_assert!(!empty_any, "any of nothing does not");
+    }
+
+    #[test]
+    fn a_table_of_keys_is_all_of_them(m in prop::sample::select(vec!["GET", "POST", "ANY"]), auth in prop::sample::select(vec!["NONE", "JWT"]), r in route(), a in api()) {
+        let both = format!("{{ method = \"{m}\", authorization_type = \"{auth}\" }}");
+        let all = format!("{{ all = [{{ method = \"{m}\" }}, {{ authorization_type = \"{auth}\" }}] }}");
+        prop_assert_eq!(holds(&both, &r, &a), holds(&all, &r, &a));
+    }
+
+    #[test]
+    fn shorthands_equal_operators(
+        m in prop::sample::select(vec!["GET", "POST", "ANY", "$default"]),
+        ms in prop::sample::subsequence(vec!["GET", "POST", "ANY", "OPTIONS"], 0..4),
+        b in any::<bool>(),
+        r in route(),
+        a in api(),
+    ) {
+        prop_assert_eq!(holds(&format!("{{ method = \"{m}\" }}"), &r, &a), holds(&format!("{{ method = {{ eq = \"{m}\" }} }}"), &r, &a));
+        prop_assert_eq!(holds(&format!("{{ method = {ms:?} }}"), &r, &a), holds(&format!("{{ method = {{ in = {ms:?} }} }}"), &r, &a));
+        prop_assert_eq!(holds(&format!("{{ api_key_required = {b} }}"), &r, &a), holds(&format!("{{ api_key_required = {{ eq = {b} }} }}"), &r, &a));
+        prop_assert_eq!(holds(&format!("{{ api.tags.env = \"{m}\" }}"), &r, &a), holds(&format!("{{ api.tags.env = {{ eq = \"{m}\" }} }}"), &r, &a));
+    }
+}
