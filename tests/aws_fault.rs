@@ -584,3 +584,52 @@ async fn the_endpoint_comes_from_the_flag_or_the_environment() {
     }
     assert_eq!(fault::route_requests(&server.counts(), "e1"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_resets_are_transport_errors_retried_then_reported() {
+    // A server that accepts and resets every connection.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = stream.set_linger(Some(std::time::Duration::ZERO));
+            drop(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        &format!("{FAST}\n[[targets]]\nname = \"t\""),
+    );
+    let output = support::run_async(
+        dir.path(),
+        &[
+            "--check",
+            "--format",
+            "json",
+            "-c",
+            config.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        support::stderr(&output)
+    );
+    let report = support::json(&output);
+    assert_eq!(
+        errors(&report),
+        [("-".to_owned(), "GetApis".to_owned(), "transport".to_owned())]
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "bounded retries"
+    );
+}

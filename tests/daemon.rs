@@ -668,3 +668,120 @@ fn slow_oversized_and_stray_clients_do_not_hold_metrics_from_others() {
     }
     assert_eq!(closed, 50, "every slow client was timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone() {
+    use support::fault::{self, Fault, FaultServer, Rule};
+    let server = FaultServer::start(vec![
+        fault::api("stays", 4),
+        fault::api("flaky", 4),
+        fault::api("gone", 4),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\nmax_backoff = \"1s\"\n[[targets]]\nname = \"t\"",
+            server.url()
+        ),
+    );
+    let home = dir.path().to_path_buf();
+    let daemon = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || {
+            Daemon::start(&home, &["-c", config.to_str().unwrap()])
+        })
+        .await
+        .unwrap(),
+    );
+    let violations = |m: &str, api: &str| sample(m, "routewarden_violation", &[("api_id", api)]);
+    let up = |m: &str, api: &str| sample(m, "routewarden_api_up", &[("api_id", api)]);
+    let d = daemon.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| {
+                ["stays", "flaky", "gone"]
+                    .iter()
+                    .all(|a| violations(&d.metrics(), a) == Some(1.0))
+            },
+            "first audit",
+        );
+    })
+    .await
+    .unwrap();
+
+    // `gone` leaves discovery; `flaky` answers 500 from now on.
+    server.remove_api("gone");
+    server.add_fault(Rule {
+        api_id: Some("flaky".into()),
+        paged_only: false,
+        times: None,
+        fault: Fault::Error {
+            status: 500,
+            error_type: "InternalServerError",
+        },
+    });
+    let d = daemon.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| {
+                let m = d.metrics();
+                up(&m, "gone").is_none() && up(&m, "flaky") == Some(0.0)
+            },
+            "gone removed, flaky down",
+        );
+        let m = d.metrics();
+        assert!(violations(&m, "gone").is_none(), "a gone API's series go");
+        assert_eq!(
+            violations(&m, "flaky"),
+            Some(1.0),
+            "a failing API keeps its violations"
+        );
+        assert_eq!(up(&m, "stays"), Some(1.0));
+        assert!(
+            sample(
+                &m,
+                "routewarden_aws_requests_total",
+                &[("operation", "GetRoutes"), ("outcome", "server_error")]
+            )
+            .unwrap()
+                >= 3.0
+        );
+    })
+    .await
+    .unwrap();
+
+    // Credentials stop working: every call is refused, nothing resolves.
+    server.add_fault(Rule {
+        api_id: None,
+        paged_only: false,
+        times: None,
+        fault: Fault::Error {
+            status: 403,
+            error_type: "ExpiredTokenException",
+        },
+    });
+    let d = daemon.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| up(&d.metrics(), "stays") == Some(0.0),
+            "everything down",
+        );
+        let m = d.metrics();
+        assert_eq!(violations(&m, "stays"), Some(1.0));
+        assert_eq!(violations(&m, "flaky"), Some(1.0));
+        assert!(
+            sample(
+                &m,
+                "routewarden_aws_requests_total",
+                &[("operation", "GetApis"), ("outcome", "client_error")]
+            )
+            .unwrap()
+                >= 1.0
+        );
+        promtool(&m);
+        assert_eq!(d.get("/healthz").0, 200, "the process survives");
+    })
+    .await
+    .unwrap();
+}
