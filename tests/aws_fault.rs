@@ -595,7 +595,7 @@ async fn connection_resets_are_transport_errors_retried_then_reported() {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let _ = stream.set_linger(Some(std::time::Duration::ZERO));
+            let _ = stream.set_zero_linger();
             drop(stream);
         }
     });
