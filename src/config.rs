@@ -192,22 +192,37 @@ impl Config {
         let Some(file) = diag::read_file(&mut diags, path) else {
             return Err(LoadError(diags));
         };
+        let mut config = Self::compile(diags, file, path.parent().unwrap_or(Path::new("")))?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Loads config text that is not in a file (tests, fuzzing); relative
+    /// paths are relative to the working directory.
+    pub fn load_str(name: &str, text: &str) -> Result<Config, LoadError> {
+        let mut diags = Diagnostics::new();
+        let file = diags.add_file(name, text);
+        Self::compile(diags, file, Path::new(""))
+    }
+
+    fn compile(
+        mut diags: Diagnostics,
+        file: diag::FileId,
+        base: &Path,
+    ) -> Result<Config, LoadError> {
         let text = diags.source(file).to_owned();
-        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let config = diag::parse_toml(&mut diags, file, &text).map(|doc| {
             let mut cur = Cursor {
                 diags: &mut diags,
                 file,
                 context: None,
             };
-            read(&mut cur, &doc, &base)
+            read(&mut cur, &doc, base)
         });
         if !diags.is_empty() {
             return Err(LoadError(diags));
         }
-        let mut config = config.expect("no problems, so a config");
-        config.path = Some(path.to_path_buf());
-        Ok(config)
+        Ok(config.expect("no problems, so a config"))
     }
 }
 
