@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
+use aws_sdk_apigatewayv2::types::AuthorizationType;
 
 struct Killed(Child);
 
@@ -79,25 +79,7 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
         return;
     };
     let client = support::client(&moto.url()).await;
-    let api = client
-        .create_api()
-        .name("storefront")
-        .protocol_type(ProtocolType::Http)
-        .send()
-        .await
-        .unwrap()
-        .api_id
-        .unwrap();
-    let route = client
-        .create_route()
-        .api_id(&api)
-        .route_key("GET /basket")
-        .authorization_type(AuthorizationType::None)
-        .send()
-        .await
-        .unwrap()
-        .route_id
-        .unwrap();
+    let (api, route) = support::api_with_open_route(&client, "storefront", "GET /basket").await;
 
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().to_path_buf();
@@ -159,14 +141,7 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
     .await
     .unwrap();
 
-    client
-        .update_route()
-        .api_id(&api)
-        .route_id(&route)
-        .authorization_type(AuthorizationType::AwsIam)
-        .send()
-        .await
-        .unwrap();
+    support::set_authorization(&client, &api, &route, AuthorizationType::AwsIam).await;
     tokio::task::spawn_blocking(move || {
         wait_for("the alert to resolve", Duration::from_secs(60), || {
             firing(prometheus_port).is_empty()

@@ -302,14 +302,13 @@ async fn moto_end_to_end() {
     );
 
     // Change a route in moto: drift.modified names the field; a new route is drift.added.
-    client
-        .update_route()
-        .api_id(&estate.payments)
-        .route_id(&estate.open_route)
-        .authorization_type(AuthorizationType::AwsIam)
-        .send()
-        .await
-        .unwrap();
+    support::set_authorization(
+        &client,
+        &estate.payments,
+        &estate.open_route,
+        AuthorizationType::AwsIam,
+    )
+    .await;
     client
         .create_route()
         .api_id(&estate.internal)

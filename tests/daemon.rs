@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
+use aws_sdk_apigatewayv2::types::AuthorizationType;
 
 /// A running daemon, killed when dropped.
 struct Daemon {
@@ -432,25 +432,7 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
         return;
     };
     let client = support::client(&moto.url()).await;
-    let api = client
-        .create_api()
-        .name("shop")
-        .protocol_type(ProtocolType::Http)
-        .send()
-        .await
-        .unwrap()
-        .api_id
-        .unwrap();
-    let route = client
-        .create_route()
-        .api_id(&api)
-        .route_key("GET /orders")
-        .authorization_type(AuthorizationType::None)
-        .send()
-        .await
-        .unwrap()
-        .route_id
-        .unwrap();
+    let (api, route) = support::api_with_open_route(&client, "shop", "GET /orders").await;
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         dir.path(),
@@ -499,14 +481,7 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
     .unwrap();
 
     // Fix the route in moto: the series goes within two intervals.
-    client
-        .update_route()
-        .api_id(&api)
-        .route_id(&route)
-        .authorization_type(AuthorizationType::AwsIam)
-        .send()
-        .await
-        .unwrap();
+    support::set_authorization(&client, &api, &route, AuthorizationType::AwsIam).await;
     let d = daemon.clone();
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
@@ -532,14 +507,7 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
     .unwrap();
 
     // Break it again, then stop moto: api_up drops to 0, the violation stays.
-    client
-        .update_route()
-        .api_id(&api)
-        .route_id(&route)
-        .authorization_type(AuthorizationType::None)
-        .send()
-        .await
-        .unwrap();
+    support::set_authorization(&client, &api, &route, AuthorizationType::None).await;
     let d = daemon.clone();
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {

@@ -226,3 +226,49 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// An HTTP API in moto with one unauthenticated route; `(api id, route id)`.
+pub async fn api_with_open_route(
+    client: &aws_sdk_apigatewayv2::Client,
+    name: &str,
+    route_key: &str,
+) -> (String, String) {
+    use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
+    let api = client
+        .create_api()
+        .name(name)
+        .protocol_type(ProtocolType::Http)
+        .send()
+        .await
+        .unwrap()
+        .api_id
+        .unwrap();
+    let route = client
+        .create_route()
+        .api_id(&api)
+        .route_key(route_key)
+        .authorization_type(AuthorizationType::None)
+        .send()
+        .await
+        .unwrap()
+        .route_id
+        .unwrap();
+    (api, route)
+}
+
+/// Sets a route's authorization type in moto (fixing or breaking it).
+pub async fn set_authorization(
+    client: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    route: &str,
+    auth: aws_sdk_apigatewayv2::types::AuthorizationType,
+) {
+    client
+        .update_route()
+        .api_id(api)
+        .route_id(route)
+        .authorization_type(auth)
+        .send()
+        .await
+        .unwrap();
+}
