@@ -300,8 +300,16 @@ fn watched_fingerprint(args: &Args, config: &Config) -> u64 {
     hasher.finish()
 }
 
-/// Request statistics already published, per (target, operation, outcome).
-type StatsSeen = BTreeMap<(String, Operation, RequestOutcome), u64>;
+/// What the AWS source had counted when the counters were last published, so
+/// that each cycle adds only the difference.
+#[derive(Default)]
+struct Published {
+    /// The source generation these counts belong to (a reload starts at zero).
+    generation: u64,
+    requests: BTreeMap<(String, Operation, RequestOutcome), u64>,
+    /// Seconds of rate-limit wait and of backoff, per target.
+    waits: BTreeMap<String, (f64, f64)>,
+}
 
 /// One cycle after another, never overlapping; the next starts `interval`
 /// plus jitter after the previous one started, or at once if it ran longer.
@@ -312,8 +320,7 @@ async fn schedule(
     cancel: CancellationToken,
 ) {
     let mut state = state::State::default();
-    let mut seen: (u64, StatsSeen, BTreeMap<String, (f64, f64)>) =
-        (0, BTreeMap::new(), BTreeMap::new());
+    let mut seen = Published::default();
     let mut rng = fastrand::Rng::new();
     loop {
         let started = Instant::now();
@@ -334,12 +341,7 @@ async fn schedule(
     }
 }
 
-async fn cycle(
-    loaded: &Loaded,
-    state: &mut state::State,
-    metrics: &Metrics,
-    seen: &mut (u64, StatsSeen, BTreeMap<String, (f64, f64)>),
-) {
+async fn cycle(loaded: &Loaded, state: &mut state::State, metrics: &Metrics, seen: &mut Published) {
     let started = Instant::now();
     let (fetched, source_failed) = match loaded.source.fetch().await {
         Ok(fetched) => (fetched, false),
@@ -466,22 +468,21 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
 }
 
 /// Adds what the AWS source counted since the last cycle to the counters.
-fn publish_requests(
-    metrics: &Metrics,
-    loaded: &Loaded,
-    seen: &mut (u64, StatsSeen, BTreeMap<String, (f64, f64)>),
-) {
+fn publish_requests(metrics: &Metrics, loaded: &Loaded, seen: &mut Published) {
     let Source::Aws(aws) = &loaded.source else {
         return;
     };
-    if seen.0 != loaded.generation {
+    if seen.generation != loaded.generation {
         // A new source counts from zero.
-        *seen = (loaded.generation, BTreeMap::new(), BTreeMap::new());
+        *seen = Published {
+            generation: loaded.generation,
+            ..Published::default()
+        };
     }
     for (target, stats) in aws.stats() {
         for ((operation, outcome), n) in stats.requests() {
             let key = (target.to_string(), operation, outcome);
-            let before = seen.1.insert(key, n).unwrap_or(0);
+            let before = seen.requests.insert(key, n).unwrap_or(0);
             let op = format!("{operation:?}");
             metrics
                 .aws_requests
@@ -492,7 +493,10 @@ fn publish_requests(
             stats.rate_limit_wait().as_secs_f64(),
             stats.backoff().as_secs_f64(),
         );
-        let before = seen.2.insert(target.to_string(), now).unwrap_or((0.0, 0.0));
+        let before = seen
+            .waits
+            .insert(target.to_string(), now)
+            .unwrap_or((0.0, 0.0));
         metrics
             .rate_limit_wait
             .with_label_values(&[&*target])
