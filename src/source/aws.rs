@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::config::SharedCredentialsProvider;
 use aws_sdk_apigatewayv2::config::http::HttpResponse;
@@ -151,6 +151,17 @@ impl AwsSource {
     /// off, the per-request timeout. Targets of one account and region share
     /// one limiter.
     pub async fn new(config: &Config, endpoint_url: Option<&str>) -> Result<AwsSource, SetupError> {
+        AwsSource::with_loader(config, endpoint_url, |loader| loader).await
+    }
+
+    /// [`AwsSource::new`], with `customize` applied to each region's SDK
+    /// loader after routewarden's settings: another HTTP client or
+    /// credentials provider (the fuzz target feeds responses this way).
+    pub async fn with_loader(
+        config: &Config,
+        endpoint_url: Option<&str>,
+        customize: impl Fn(ConfigLoader) -> ConfigLoader,
+    ) -> Result<AwsSource, SetupError> {
         let endpoint = endpoint_url
             .map(str::to_owned)
             .or_else(|| config.aws.endpoint_url.clone());
@@ -174,7 +185,7 @@ impl AwsSource {
                 if let Some(url) = &endpoint {
                     loader = loader.endpoint_url(url.clone());
                 }
-                base_configs.insert(region.clone(), loader.load().await);
+                base_configs.insert(region.clone(), customize(loader).load().await);
             }
             let base = &base_configs[&region];
             let Some(region) = base.region().map(|r| r.as_ref().to_owned()) else {
