@@ -633,3 +633,47 @@ async fn connection_resets_are_transport_errors_retried_then_reported() {
         "bounded retries"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_that_stop_working_name_every_target_and_exit_3() {
+    let server = FaultServer::start(vec![fault::api("c1", 4), fault::api("c2", 4)]).await;
+    server.add_fault(Rule {
+        api_id: None,
+        paged_only: false,
+        times: None,
+        fault: Fault::Error {
+            status: 403,
+            error_type: "ExpiredTokenException",
+        },
+    });
+    let targets =
+        "[[targets]]\nname = \"found\"\n[[targets]]\nname = \"listed\"\napi_ids = [\"c2\"]";
+    let (code, report, stderr) = check(&server, FAST, targets, &[]).await;
+    assert_eq!(code, Some(3), "incomplete, not a crash: {stderr}");
+    assert_eq!(report["summary"]["complete"], false);
+    let named: Vec<(String, String, String, String)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["target_name"].as_str().unwrap().to_owned(),
+                e["api_id"].as_str().unwrap_or("-").to_owned(),
+                e["operation"].as_str().unwrap().to_owned(),
+                e["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("found", "-", "GetApis", "access_denied"),
+        ("listed", "c2", "GetApi", "access_denied"),
+    ]
+    .map(|(t, a, o, k)| (t.to_owned(), a.to_owned(), o.to_owned(), k.to_owned()));
+    assert_eq!(named, want);
+    assert!(stderr.contains("ExpiredTokenException"), "{stderr}");
+    assert_eq!(
+        server.counts().requests,
+        2,
+        "refused credentials are not retried"
+    );
+}

@@ -753,3 +753,207 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
     .await
     .unwrap();
 }
+
+/// The fault matrix in the daemon: each fault hits one API (`victim`) while
+/// `other` stays healthy. Whatever the fault, the process serves, `other` is
+/// audited in the same cycle, the victim is named (`routewarden_api_up` 0,
+/// and the request outcome counted) and keeps its last known violations;
+/// only an API that no longer exists loses its series. Between cases the
+/// fault clears and the victim recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() {
+    use support::fault::{self, Fault, FaultServer, Rule, Throttle};
+    let server = FaultServer::start(vec![fault::api("other", 12), fault::api("victim", 12)]).await;
+    server.set_page_cap(5);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\nmax_backoff = \"500ms\"\nrequests_per_second = 50.0\nburst = 10\n[[targets]]\nname = \"t\"",
+            server.url()
+        ),
+    );
+    let home = dir.path().to_path_buf();
+    let daemon = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || {
+            Daemon::start(&home, &["-c", config.to_str().unwrap()])
+        })
+        .await
+        .unwrap(),
+    );
+    let violations = |m: &str, api: &str| {
+        m.lines()
+            .filter(|l| l.starts_with("routewarden_violation{"))
+            .filter(|l| l.contains(&format!("api_id=\"{api}\"")))
+            .count()
+    };
+    let up = |m: &str, api: &str| sample(m, "routewarden_api_up", &[("api_id", api)]);
+    let requests = |m: &str, outcome: &str| {
+        m.lines()
+            .filter(|l| l.starts_with("routewarden_aws_requests_total{"))
+            .filter(|l| l.contains(&format!("outcome=\"{outcome}\"")))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let d = daemon.clone();
+    let known = tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| up(&d.metrics(), "victim") == Some(1.0) && up(&d.metrics(), "other") == Some(1.0),
+            "first audit",
+        );
+        violations(&d.metrics(), "victim")
+    })
+    .await
+    .unwrap();
+    assert_eq!(known, 3, "a quarter of 12 routes are open");
+
+    let error = |status, error_type| Fault::Error { status, error_type };
+    // (case, fault, later pages only, outcome counted, the API no longer exists)
+    #[rustfmt::skip]
+    let matrix = [
+        ("hang past the timeout", Fault::Hang, false, "timeout", false),
+        ("truncated JSON", Fault::InvalidJson, false, "server_error", false),
+        ("repeated token", Fault::RepeatToken, true, "success", false),
+        ("500", error(500, "InternalServerError"), false, "server_error", false),
+        ("503", error(503, "ServiceUnavailableException"), false, "server_error", false),
+        ("persistent bare 429s", Fault::Bare429, false, "throttled", false),
+        ("BadRequest on a token", error(400, "BadRequestException"), true, "client_error", false),
+        ("NotFound mid-pagination", error(404, "NotFoundException"), true, "client_error", true),
+    ];
+    for (case, fault, paged_only, outcome, gone) in matrix {
+        server.clear_faults();
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || {
+            d.wait_for(
+                |d| up(&d.metrics(), "victim") == Some(1.0),
+                "the victim recovers",
+            );
+        })
+        .await
+        .unwrap();
+        let before = requests(&daemon.metrics(), outcome);
+        server.add_fault(Rule {
+            api_id: Some("victim".into()),
+            paged_only,
+            times: None,
+            fault,
+        });
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || {
+            d.wait_for(
+                |d| {
+                    let m = d.metrics();
+                    if gone {
+                        up(&m, "victim").is_none()
+                    } else {
+                        up(&m, "victim") == Some(0.0)
+                    }
+                },
+                case,
+            );
+            let m = d.metrics();
+            assert_eq!(d.get("/healthz").0, 200, "{case}: the process serves");
+            assert_eq!(
+                up(&m, "other"),
+                Some(1.0),
+                "{case}: the other API is audited"
+            );
+            assert_eq!(violations(&m, "other"), 3, "{case}");
+            let kept = if gone { 0 } else { known };
+            assert_eq!(
+                violations(&m, "victim"),
+                kept,
+                "{case}: last known violations"
+            );
+            assert!(requests(&m, outcome) > before, "{case}: {outcome} counted");
+        })
+        .await
+        .unwrap();
+    }
+
+    // Storms on the whole endpoint (as AWS throttles: per account), with and
+    // without retry-after hints: survived whole, a complete cycle in each.
+    server.clear_faults();
+    for hint in [Some(200), None] {
+        server.set_throttle(Some(Throttle {
+            rate: 4.0,
+            burst: 2.0,
+            retry_after_ms: hint,
+            retry_after_s: None,
+        }));
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || {
+            let throttled = requests(&d.metrics(), "throttled");
+            d.wait_for(
+                |d| requests(&d.metrics(), "throttled") > throttled,
+                "the storm throttles",
+            );
+            let cycles = |m: &str| {
+                sample(
+                    m,
+                    "routewarden_audit_cycles_total",
+                    &[("outcome", "complete")],
+                )
+                .unwrap_or(0.0)
+            };
+            let complete = cycles(&d.metrics());
+            d.wait_for(
+                |d| cycles(&d.metrics()) > complete,
+                "a complete cycle in the storm",
+            );
+            let m = d.metrics();
+            assert_eq!(up(&m, "victim"), Some(1.0), "storm {hint:?}");
+            assert_eq!(up(&m, "other"), Some(1.0), "storm {hint:?}");
+        })
+        .await
+        .unwrap();
+    }
+    server.set_throttle(None);
+
+    // The API leaves discovery: its series go; the other's stay.
+    server.remove_api("victim");
+    let d = daemon.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| up(&d.metrics(), "victim").is_none(),
+            "victim gone from discovery",
+        );
+        let m = d.metrics();
+        assert_eq!(violations(&m, "victim"), 0);
+        assert_eq!(violations(&m, "other"), 3);
+    })
+    .await
+    .unwrap();
+
+    // Credentials stop working: nothing can be read, everything is kept.
+    server.add_api(fault::api("victim", 12));
+    let d = daemon.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| up(&d.metrics(), "victim") == Some(1.0),
+            "victim back in discovery",
+        );
+    })
+    .await
+    .unwrap();
+    server.add_fault(Rule {
+        api_id: None,
+        paged_only: false,
+        times: None,
+        fault: error(403, "ExpiredTokenException"),
+    });
+    let d = daemon.clone();
+    tokio::task::spawn_blocking(move || {
+        d.wait_for(
+            |d| up(&d.metrics(), "victim") == Some(0.0) && up(&d.metrics(), "other") == Some(0.0),
+            "everything down",
+        );
+        let m = d.metrics();
+        assert_eq!(violations(&m, "victim"), 3);
+        assert_eq!(violations(&m, "other"), 3);
+        promtool(&m);
+        assert_eq!(d.get("/healthz").0, 200);
+    })
+    .await
+    .unwrap();
+}

@@ -157,6 +157,14 @@ impl FaultServer {
         inner.throttle = throttle;
     }
 
+    pub fn clear_faults(&self) {
+        self.inner.lock().unwrap().rules.clear();
+    }
+
+    pub fn add_api(&self, api: FakeApi) {
+        self.inner.lock().unwrap().apis.push(api);
+    }
+
     pub fn remove_api(&self, id: &str) {
         self.inner.lock().unwrap().apis.retain(|a| a.id != id);
     }
