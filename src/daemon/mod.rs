@@ -409,6 +409,9 @@ async fn cycle(loaded: &Loaded, state: &mut state::State, metrics: &Metrics, see
         opened = changes.opened.len(),
         closed = changes.closed.len(),
         errors = fetched.errors.len(),
+        tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
         "audit cycle finished"
     );
 }
