@@ -677,3 +677,41 @@ async fn credentials_that_stop_working_name_every_target_and_exit_3() {
         "refused credentials are not retried"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_mid_response_is_retried_then_names_the_api() {
+    let server = FaultServer::start(vec![
+        fault::api("cut", 4),
+        fault::api("cut-once", 4),
+        fault::api("fine", 4),
+    ])
+    .await;
+    server.add_fault(Rule {
+        api_id: Some("cut".into()),
+        paged_only: false,
+        times: None,
+        fault: Fault::Reset,
+    });
+    server.add_fault(Rule {
+        api_id: Some("cut-once".into()),
+        paged_only: false,
+        times: Some(1),
+        fault: Fault::Reset,
+    });
+    let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(
+        errors(&report),
+        [(
+            "cut".to_owned(),
+            "GetRoutes".to_owned(),
+            "transport".to_owned()
+        )]
+    );
+    assert_eq!(
+        fault::route_requests(&server.counts(), "cut"),
+        3,
+        "bounded retries"
+    );
+    assert_eq!(route_keys(&report, "cut-once"), route_keys(&report, "fine"));
+}

@@ -813,6 +813,7 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     let matrix = [
         ("hang past the timeout", Fault::Hang, false, "timeout", false),
         ("truncated JSON", Fault::InvalidJson, false, "server_error", false),
+        ("connection cut mid-response", Fault::Reset, false, "transport_error", false),
         ("repeated token", Fault::RepeatToken, true, "success", false),
         ("500", error(500, "InternalServerError"), false, "server_error", false),
         ("503", error(503, "ServiceUnavailableException"), false, "server_error", false),

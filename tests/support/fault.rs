@@ -1,7 +1,7 @@
 //! A small ApiGatewayV2 server for what moto cannot do: real pagination with a
 //! server-side page cap, a token bucket that answers 429 TooManyRequests
 //! (optionally with retry-after hints), 5xx, hangs, invalid JSON, repeated
-//! tokens, NotFound and BadRequest mid-listing. It speaks the REST-JSON wire
+//! tokens, NotFound and BadRequest mid-listing, connections cut mid-response. It speaks the REST-JSON wire
 //! format of GetApis, GetApi and GetRoutes, listens on 127.0.0.1 only, and
 //! counts what it served.
 
@@ -35,6 +35,8 @@ pub enum Fault {
     InvalidJson,
     /// Every page's NextToken is the same.
     RepeatToken,
+    /// A 200 whose body breaks off: the connection is cut mid-response.
+    Reset,
 }
 
 /// Where a fault applies.
@@ -339,6 +341,21 @@ async fn gate(
             "{\"items\": [",
         )
             .into_response()),
+        Some(Fault::Reset) => {
+            let cut = futures_util::stream::iter([
+                Ok(axum::body::Bytes::from_static(b"{\"items\": [")),
+                Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            ]);
+            Err((
+                StatusCode::OK,
+                [
+                    ("content-type", "application/json"),
+                    ("content-length", "4096"),
+                ],
+                axum::body::Body::from_stream(cut),
+            )
+                .into_response())
+        }
         other => Ok(other),
     }
 }
