@@ -1,9 +1,9 @@
 //! A small ApiGatewayV2 server for what moto cannot do: real pagination with a
 //! server-side page cap, a token bucket that answers 429 TooManyRequests
 //! (optionally with retry-after hints), 5xx, hangs, invalid JSON, repeated
-//! tokens, NotFound and BadRequest mid-listing, connections cut mid-response. It speaks the REST-JSON wire
-//! format of GetApis, GetApi and GetRoutes, listens on 127.0.0.1 only, and
-//! counts what it served.
+//! tokens, NotFound and BadRequest mid-listing, connections cut mid-response.
+//! It speaks the REST-JSON wire format of GetApis, GetApi and GetRoutes,
+//! listens on 127.0.0.1 only, and counts what it served.
 
 #![allow(dead_code)]
 
