@@ -637,6 +637,29 @@ fn slow_oversized_and_stray_clients_do_not_hold_metrics_from_others() {
     assert_eq!(closed, 50, "every slow client was timed out");
 }
 
+/// A daemon auditing the fault server every second, one target `t`, with a
+/// 1 s timeout and `aws` added to `[aws]`; its directory lives as long as it.
+async fn against_fault_server(
+    server: &support::fault::FaultServer,
+    aws: &str,
+) -> (tempfile::TempDir, std::sync::Arc<Daemon>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\n{aws}\n[[targets]]\nname = \"t\"",
+            server.url()
+        ),
+    );
+    let home = dir.path().to_path_buf();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(&home, &["-c", config.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    (dir, std::sync::Arc::new(daemon))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone() {
     use support::fault::{self, Fault, FaultServer, Rule};
@@ -646,22 +669,7 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
         fault::api("gone", 4),
     ])
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &format!(
-            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\nmax_backoff = \"1s\"\n[[targets]]\nname = \"t\"",
-            server.url()
-        ),
-    );
-    let home = dir.path().to_path_buf();
-    let daemon = std::sync::Arc::new(
-        tokio::task::spawn_blocking(move || {
-            Daemon::start(&home, &["-c", config.to_str().unwrap()])
-        })
-        .await
-        .unwrap(),
-    );
+    let (_dir, daemon) = against_fault_server(&server, "max_backoff = \"1s\"").await;
     let violations = |m: &str, api: &str| sample(m, "routewarden_violation", &[("api_id", api)]);
     let up = |m: &str, api: &str| sample(m, "routewarden_api_up", &[("api_id", api)]);
     let d = daemon.clone();
@@ -765,22 +773,11 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     use support::fault::{self, Fault, FaultServer, Rule, Throttle};
     let server = FaultServer::start(vec![fault::api("other", 12), fault::api("victim", 12)]).await;
     server.set_page_cap(5);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &format!(
-            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\nmax_backoff = \"500ms\"\nrequests_per_second = 50.0\nburst = 10\n[[targets]]\nname = \"t\"",
-            server.url()
-        ),
-    );
-    let home = dir.path().to_path_buf();
-    let daemon = std::sync::Arc::new(
-        tokio::task::spawn_blocking(move || {
-            Daemon::start(&home, &["-c", config.to_str().unwrap()])
-        })
-        .await
-        .unwrap(),
-    );
+    let (_dir, daemon) = against_fault_server(
+        &server,
+        "max_backoff = \"500ms\"\nrequests_per_second = 50.0\nburst = 10",
+    )
+    .await;
     let violations = |m: &str, api: &str| {
         m.lines()
             .filter(|l| l.starts_with("routewarden_violation{"))
