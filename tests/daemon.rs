@@ -433,21 +433,7 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
     };
     let client = support::client(&moto.url()).await;
     let (api, route) = support::api_with_open_route(&client, "shop", "GET /orders").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &format!(
-            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\nmax_backoff = \"1s\"\n[[targets]]\nname = \"shop-prod\"",
-            moto.url()
-        ),
-    );
-    let home = dir.path().to_path_buf();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(&home, &["-c", config.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
-    let daemon = std::sync::Arc::new(daemon);
+    let (_dir, daemon) = daemon_against(&moto.url(), "shop-prod", "max_backoff = \"1s\"").await;
     let d = daemon.clone();
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
@@ -637,18 +623,18 @@ fn slow_oversized_and_stray_clients_do_not_hold_metrics_from_others() {
     assert_eq!(closed, 50, "every slow client was timed out");
 }
 
-/// A daemon auditing the fault server every second, one target `t`, with a
+/// A daemon auditing `endpoint` every second, one target `target`, with a
 /// 1 s timeout and `aws` added to `[aws]`; its directory lives as long as it.
-async fn against_fault_server(
-    server: &support::fault::FaultServer,
+async fn daemon_against(
+    endpoint: &str,
+    target: &str,
     aws: &str,
 ) -> (tempfile::TempDir, std::sync::Arc<Daemon>) {
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         dir.path(),
         &format!(
-            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"1s\"\n{aws}\n[[targets]]\nname = \"t\"",
-            server.url()
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\ntimeout = \"1s\"\n{aws}\n[[targets]]\nname = \"{target}\"",
         ),
     );
     let home = dir.path().to_path_buf();
@@ -669,7 +655,7 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
         fault::api("gone", 4),
     ])
     .await;
-    let (_dir, daemon) = against_fault_server(&server, "max_backoff = \"1s\"").await;
+    let (_dir, daemon) = daemon_against(&server.url(), "t", "max_backoff = \"1s\"").await;
     let violations = |m: &str, api: &str| sample(m, "routewarden_violation", &[("api_id", api)]);
     let up = |m: &str, api: &str| sample(m, "routewarden_api_up", &[("api_id", api)]);
     let d = daemon.clone();
@@ -773,8 +759,9 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     use support::fault::{self, Fault, FaultServer, Rule, Throttle};
     let server = FaultServer::start(vec![fault::api("other", 12), fault::api("victim", 12)]).await;
     server.set_page_cap(5);
-    let (_dir, daemon) = against_fault_server(
-        &server,
+    let (_dir, daemon) = daemon_against(
+        &server.url(),
+        "t",
         "max_backoff = \"500ms\"\nrequests_per_second = 50.0\nburst = 10",
     )
     .await;
