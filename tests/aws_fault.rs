@@ -33,6 +33,33 @@ async fn check(
     (output.status.code(), support::json(&output), stderr)
 }
 
+/// `snapshot` of target `t` on the server: the run and the fleet file it wrote.
+async fn snapshot(server: &FaultServer) -> (std::process::Output, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &server.url(),
+        &format!("{FAST}\n[[targets]]\nname = \"t\""),
+    );
+    let out = dir.path().join("fleet.json");
+    let output = support::run_async(
+        dir.path(),
+        &[
+            "snapshot",
+            "-c",
+            config.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let fleet = std::fs::read(&out)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    (output, fleet)
+}
+
 fn route_keys(report: &Value, api: &str) -> usize {
     report["findings"]
         .as_array()
@@ -111,31 +138,13 @@ async fn every_route_field_reaches_the_policies() {
         "requestModels": {"application/json": "M"}, "requestParameters": {"route.request.header.x": {"required": true}}
     })];
     let server = FaultServer::start(vec![api]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = support::config(
-        dir.path(),
-        &server.url(),
-        &format!("{FAST}\n[[targets]]\nname = \"t\""),
-    );
-    let snapshot = dir.path().join("fleet.json");
-    let output = support::run_async(
-        dir.path(),
-        &[
-            "snapshot",
-            "-c",
-            config.to_str().unwrap(),
-            "-o",
-            snapshot.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let (output, fleet) = snapshot(&server).await;
     assert_eq!(
         output.status.code(),
         Some(0),
         "{}",
         support::stderr(&output)
     );
-    let fleet: Value = serde_json::from_slice(&std::fs::read(&snapshot).unwrap()).unwrap();
     let api = &fleet["Apis"][0];
     assert_eq!(api["Name"], "name-full");
     assert_eq!(api["ProtocolType"], "HTTP");
@@ -498,30 +507,12 @@ async fn snapshot_of_an_incomplete_read_keeps_what_was_read_and_exits_3() {
             error_type: "AccessDeniedException",
         },
     });
-    let dir = tempfile::tempdir().unwrap();
-    let config = support::config(
-        dir.path(),
-        &server.url(),
-        &format!("{FAST}\n[[targets]]\nname = \"t\""),
-    );
-    let out = dir.path().join("fleet.json");
-    let output = support::run_async(
-        dir.path(),
-        &[
-            "snapshot",
-            "-c",
-            config.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let (output, fleet) = snapshot(&server).await;
     assert_eq!(output.status.code(), Some(3));
     assert!(
         support::stderr(&output).contains("AccessDeniedException"),
         "the error is logged"
     );
-    let fleet: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let ids: Vec<&str> = fleet["Apis"]
         .as_array()
         .unwrap()

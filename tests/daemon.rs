@@ -89,6 +89,20 @@ fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
+/// The sum of `routewarden_aws_requests_total` over the series with these labels.
+fn requests(metrics: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("routewarden_aws_requests_total{"))
+        .filter(|series| {
+            labels
+                .iter()
+                .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|series| series.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// `promtool check metrics` on the text; `None` when promtool is absent outside CI.
 fn promtool(metrics: &str) -> Option<String> {
     let Ok(mut child) = Command::new("promtool")
@@ -416,13 +430,10 @@ fn readiness_waits_for_the_first_cycle() {
             >= 1.0
     );
     assert!(
-        sample(
+        requests(
             &metrics,
-            "routewarden_aws_requests_total",
             &[("outcome", "transport_error"), ("operation", "GetApis")]
-        )
-        .unwrap()
-            >= 1.0
+        ) >= 1.0
     );
 }
 
@@ -454,13 +465,10 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
         let metrics = d.metrics();
         promtool(&metrics);
         assert!(
-            sample(
+            requests(
                 &metrics,
-                "routewarden_aws_requests_total",
                 &[("operation", "GetRoutes"), ("outcome", "success")]
-            )
-            .unwrap()
-                >= 1.0
+            ) >= 1.0
         );
     })
     .await
@@ -701,13 +709,10 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
         );
         assert_eq!(up(&m, "stays"), Some(1.0));
         assert!(
-            sample(
+            requests(
                 &m,
-                "routewarden_aws_requests_total",
                 &[("operation", "GetRoutes"), ("outcome", "server_error")]
-            )
-            .unwrap()
-                >= 3.0
+            ) >= 3.0
         );
     })
     .await
@@ -732,15 +737,7 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
         let m = d.metrics();
         assert_eq!(violations(&m, "stays"), Some(1.0));
         assert_eq!(violations(&m, "flaky"), Some(1.0));
-        assert!(
-            sample(
-                &m,
-                "routewarden_aws_requests_total",
-                &[("operation", "GetApis"), ("outcome", "client_error")]
-            )
-            .unwrap()
-                >= 1.0
-        );
+        assert!(requests(&m, &[("operation", "GetApis"), ("outcome", "client_error")]) >= 1.0);
         promtool(&m);
         assert_eq!(d.get("/healthz").0, 200, "the process survives");
     })
@@ -772,13 +769,6 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
             .count()
     };
     let up = |m: &str, api: &str| sample(m, "routewarden_api_up", &[("api_id", api)]);
-    let requests = |m: &str, outcome: &str| {
-        m.lines()
-            .filter(|l| l.starts_with("routewarden_aws_requests_total{"))
-            .filter(|l| l.contains(&format!("outcome=\"{outcome}\"")))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum::<f64>()
-    };
     let d = daemon.clone();
     let known = tokio::task::spawn_blocking(move || {
         d.wait_for(
@@ -816,7 +806,7 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
         })
         .await
         .unwrap();
-        let before = requests(&daemon.metrics(), outcome);
+        let before = requests(&daemon.metrics(), &[("outcome", outcome)]);
         server.add_fault(Rule {
             api_id: Some("victim".into()),
             paged_only,
@@ -850,7 +840,10 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
                 kept,
                 "{case}: last known violations"
             );
-            assert!(requests(&m, outcome) > before, "{case}: {outcome} counted");
+            assert!(
+                requests(&m, &[("outcome", outcome)]) > before,
+                "{case}: {outcome} counted"
+            );
         })
         .await
         .unwrap();
@@ -868,9 +861,9 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
         }));
         let d = daemon.clone();
         tokio::task::spawn_blocking(move || {
-            let throttled = requests(&d.metrics(), "throttled");
+            let throttled = requests(&d.metrics(), &[("outcome", "throttled")]);
             d.wait_for(
-                |d| requests(&d.metrics(), "throttled") > throttled,
+                |d| requests(&d.metrics(), &[("outcome", "throttled")]) > throttled,
                 "the storm throttles",
             );
             let cycles = |m: &str| {
