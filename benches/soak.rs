@@ -77,19 +77,6 @@ fn open_fds(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
 
-fn rule(api_id: Option<&str>, paged_only: bool, fault: Fault) -> Rule {
-    Rule {
-        api_id: api_id.map(str::to_owned),
-        paged_only,
-        times: None,
-        fault,
-    }
-}
-
-fn error(status: u16, error_type: &'static str) -> Fault {
-    Fault::Error { status, error_type }
-}
-
 /// Switches the server to phase `phase` of loop `round`.
 fn enter(server: &FaultServer, phase: usize, round: usize) {
     server.clear_faults();
@@ -106,25 +93,17 @@ fn enter(server: &FaultServer, phase: usize, round: usize) {
                 retry_after_ms: None,
                 ..hinted
             }));
-            server.add_fault(rule(Some("api-01"), false, Fault::Bare429));
+            server.add_fault(Rule::on("api-01", Fault::Bare429));
         }
         2 => {
             server.set_throttle(Some(hinted));
-            server.add_fault(rule(
-                Some("api-02"),
-                false,
-                error(500, "InternalServerError"),
-            ));
-            server.add_fault(rule(Some("api-03"), true, error(503, "ServiceUnavailable")));
-            server.add_fault(rule(Some("api-04"), false, Fault::InvalidJson));
-            server.add_fault(rule(Some("api-05"), false, Fault::RepeatToken));
-            server.add_fault(rule(Some("api-06"), false, Fault::Hang));
-            server.add_fault(rule(
-                Some("api-07"),
-                true,
-                error(400, "BadRequestException"),
-            ));
-            server.add_fault(rule(Some("api-08"), true, error(404, "NotFoundException")));
+            server.add_fault(Rule::on("api-02", Fault::error(500, "InternalServerError")));
+            server.add_fault(Rule::on("api-03", Fault::error(503, "ServiceUnavailable")).paged());
+            server.add_fault(Rule::on("api-04", Fault::InvalidJson));
+            server.add_fault(Rule::on("api-05", Fault::RepeatToken));
+            server.add_fault(Rule::on("api-06", Fault::Hang));
+            server.add_fault(Rule::on("api-07", Fault::error(400, "BadRequestException")).paged());
+            server.add_fault(Rule::on("api-08", Fault::error(404, "NotFoundException")).paged());
         }
         3 => {
             server.set_throttle(Some(hinted));
@@ -133,7 +112,7 @@ fn enter(server: &FaultServer, phase: usize, round: usize) {
         }
         4 => {
             server.set_throttle(None);
-            server.add_fault(rule(None, false, error(403, "ExpiredTokenException")));
+            server.add_fault(Rule::everywhere(Fault::error(403, "ExpiredTokenException")));
         }
         _ => {
             server.set_throttle(None);

@@ -230,12 +230,7 @@ async fn retry_after_hints_and_bare_429s_are_throttling() {
         assert_eq!(report["summary"]["routes"], 12);
     }
     let server = FaultServer::start(vec![fault::api("bare", 4)]).await;
-    server.add_fault(Rule {
-        api_id: Some("bare".into()),
-        paged_only: false,
-        times: Some(2),
-        fault: Fault::Bare429,
-    });
+    server.add_fault(Rule::on("bare", Fault::Bare429).times(2));
     let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(report["summary"]["routes"], 4);
@@ -254,24 +249,8 @@ async fn transient_server_errors_are_retried_and_persistent_ones_isolated() {
         fault::api("fine", 4),
     ])
     .await;
-    server.add_fault(Rule {
-        api_id: Some("flaky".into()),
-        paged_only: false,
-        times: Some(1),
-        fault: Fault::Error {
-            status: 503,
-            error_type: "ServiceUnavailableException",
-        },
-    });
-    server.add_fault(Rule {
-        api_id: Some("broken".into()),
-        paged_only: false,
-        times: None,
-        fault: Fault::Error {
-            status: 500,
-            error_type: "InternalServerError",
-        },
-    });
+    server.add_fault(Rule::on("flaky", Fault::error(503, "ServiceUnavailableException")).times(1));
+    server.add_fault(Rule::on("broken", Fault::error(500, "InternalServerError")));
     let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
     assert_eq!(code, Some(3), "incomplete, nothing failed: {stderr}");
     assert_eq!(report["summary"]["complete"], false);
@@ -327,42 +306,11 @@ async fn hangs_bad_json_and_pagination_faults_name_the_api() {
     ])
     .await;
     server.set_page_cap(5);
-    server.add_fault(Rule {
-        api_id: Some("hangs".into()),
-        paged_only: false,
-        times: None,
-        fault: Fault::Hang,
-    });
-    server.add_fault(Rule {
-        api_id: Some("garbled".into()),
-        paged_only: false,
-        times: None,
-        fault: Fault::InvalidJson,
-    });
-    server.add_fault(Rule {
-        api_id: Some("loops".into()),
-        paged_only: false,
-        times: None,
-        fault: Fault::RepeatToken,
-    });
-    server.add_fault(Rule {
-        api_id: Some("vanishes".into()),
-        paged_only: true,
-        times: None,
-        fault: Fault::Error {
-            status: 404,
-            error_type: "NotFoundException",
-        },
-    });
-    server.add_fault(Rule {
-        api_id: Some("badtoken".into()),
-        paged_only: true,
-        times: None,
-        fault: Fault::Error {
-            status: 400,
-            error_type: "BadRequestException",
-        },
-    });
+    server.add_fault(Rule::on("hangs", Fault::Hang));
+    server.add_fault(Rule::on("garbled", Fault::InvalidJson));
+    server.add_fault(Rule::on("loops", Fault::RepeatToken));
+    server.add_fault(Rule::on("vanishes", Fault::error(404, "NotFoundException")).paged());
+    server.add_fault(Rule::on("badtoken", Fault::error(400, "BadRequestException")).paged());
     let aws = "requests_per_second = 1000.0\nburst = 1000\ntimeout = \"1s\"\nmax_backoff = \"1s\"";
     let (code, report, stderr) = check(
         &server,
@@ -498,15 +446,7 @@ async fn targets_of_one_account_and_region_share_one_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_of_an_incomplete_read_keeps_what_was_read_and_exits_3() {
     let server = FaultServer::start(vec![fault::api("good", 3), fault::api("bad", 3)]).await;
-    server.add_fault(Rule {
-        api_id: Some("bad".into()),
-        paged_only: false,
-        times: None,
-        fault: Fault::Error {
-            status: 403,
-            error_type: "AccessDeniedException",
-        },
-    });
+    server.add_fault(Rule::on("bad", Fault::error(403, "AccessDeniedException")));
     let (output, fleet) = snapshot(&server).await;
     assert_eq!(output.status.code(), Some(3));
     assert!(
@@ -628,15 +568,7 @@ async fn connection_resets_are_transport_errors_retried_then_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_that_stop_working_name_every_target_and_exit_3() {
     let server = FaultServer::start(vec![fault::api("c1", 4), fault::api("c2", 4)]).await;
-    server.add_fault(Rule {
-        api_id: None,
-        paged_only: false,
-        times: None,
-        fault: Fault::Error {
-            status: 403,
-            error_type: "ExpiredTokenException",
-        },
-    });
+    server.add_fault(Rule::everywhere(Fault::error(403, "ExpiredTokenException")));
     let targets =
         "[[targets]]\nname = \"found\"\n[[targets]]\nname = \"listed\"\napi_ids = [\"c2\"]";
     let (code, report, stderr) = check(&server, FAST, targets, &[]).await;
@@ -677,18 +609,8 @@ async fn a_connection_cut_mid_response_is_retried_then_names_the_api() {
         fault::api("fine", 4),
     ])
     .await;
-    server.add_fault(Rule {
-        api_id: Some("cut".into()),
-        paged_only: false,
-        times: None,
-        fault: Fault::Reset,
-    });
-    server.add_fault(Rule {
-        api_id: Some("cut-once".into()),
-        paged_only: false,
-        times: Some(1),
-        fault: Fault::Reset,
-    });
+    server.add_fault(Rule::on("cut", Fault::Reset));
+    server.add_fault(Rule::on("cut-once", Fault::Reset).times(1));
     let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert_eq!(

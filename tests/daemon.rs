@@ -682,15 +682,7 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
 
     // `gone` leaves discovery; `flaky` answers 500 from now on.
     server.remove_api("gone");
-    server.add_fault(Rule {
-        api_id: Some("flaky".into()),
-        paged_only: false,
-        times: None,
-        fault: Fault::Error {
-            status: 500,
-            error_type: "InternalServerError",
-        },
-    });
+    server.add_fault(Rule::on("flaky", Fault::error(500, "InternalServerError")));
     let d = daemon.clone();
     tokio::task::spawn_blocking(move || {
         d.wait_for(
@@ -719,15 +711,7 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
     .unwrap();
 
     // Credentials stop working: every call is refused, nothing resolves.
-    server.add_fault(Rule {
-        api_id: None,
-        paged_only: false,
-        times: None,
-        fault: Fault::Error {
-            status: 403,
-            error_type: "ExpiredTokenException",
-        },
-    });
+    server.add_fault(Rule::everywhere(Fault::error(403, "ExpiredTokenException")));
     let d = daemon.clone();
     tokio::task::spawn_blocking(move || {
         d.wait_for(
@@ -781,7 +765,7 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     .unwrap();
     assert_eq!(known, 3, "a quarter of 12 routes are open");
 
-    let error = |status, error_type| Fault::Error { status, error_type };
+    let error = Fault::error;
     // (case, fault, later pages only, outcome counted, the API no longer exists)
     #[rustfmt::skip]
     let matrix = [
@@ -807,12 +791,8 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
         .await
         .unwrap();
         let before = requests(&daemon.metrics(), &[("outcome", outcome)]);
-        server.add_fault(Rule {
-            api_id: Some("victim".into()),
-            paged_only,
-            times: None,
-            fault,
-        });
+        let rule = Rule::on("victim", fault);
+        server.add_fault(if paged_only { rule.paged() } else { rule });
         let d = daemon.clone();
         tokio::task::spawn_blocking(move || {
             d.wait_for(
@@ -914,12 +894,7 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     })
     .await
     .unwrap();
-    server.add_fault(Rule {
-        api_id: None,
-        paged_only: false,
-        times: None,
-        fault: error(403, "ExpiredTokenException"),
-    });
+    server.add_fault(Rule::everywhere(error(403, "ExpiredTokenException")));
     let d = daemon.clone();
     tokio::task::spawn_blocking(move || {
         d.wait_for(

@@ -51,6 +51,51 @@ pub struct Rule {
     pub fault: Fault,
 }
 
+impl Fault {
+    /// An error status with its `x-amzn-ErrorType`.
+    pub fn error(status: u16, error_type: &'static str) -> Fault {
+        Fault::Error { status, error_type }
+    }
+}
+
+impl Rule {
+    /// The fault on every request for one API, for good.
+    pub fn on(api_id: &str, fault: Fault) -> Rule {
+        Rule {
+            api_id: Some(api_id.to_owned()),
+            paged_only: false,
+            times: None,
+            fault,
+        }
+    }
+
+    /// The fault on every request (GetApis too), for good.
+    pub fn everywhere(fault: Fault) -> Rule {
+        Rule {
+            api_id: None,
+            paged_only: false,
+            times: None,
+            fault,
+        }
+    }
+
+    /// Only on requests that carry a NextToken.
+    pub fn paged(self) -> Rule {
+        Rule {
+            paged_only: true,
+            ..self
+        }
+    }
+
+    /// Only the first `n` matching requests.
+    pub fn times(self, n: u32) -> Rule {
+        Rule {
+            times: Some(n),
+            ..self
+        }
+    }
+}
+
 /// A token bucket: `rate` per second, `burst` at most.
 #[derive(Debug, Clone, Copy)]
 pub struct Throttle {
