@@ -16,21 +16,9 @@ async fn check(
     rest: &str,
     extra_args: &[&str],
 ) -> (Option<i32>, Value, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = support::config(dir.path(), &server.url(), &format!("{aws}\n{rest}"));
-    let mut args = vec![
-        "--check",
-        "--format",
-        "json",
-        "--fail-on",
-        "never",
-        "-c",
-        config.to_str().unwrap(),
-    ];
+    let mut args = vec!["--fail-on", "never"];
     args.extend_from_slice(extra_args);
-    let output = support::run_async(dir.path(), &args).await;
-    let stderr = support::stderr(&output);
-    (output.status.code(), support::json(&output), stderr)
+    support::check_json(&server.url(), &format!("{aws}\n{rest}"), &args).await
 }
 
 /// `snapshot` of target `t` on the server: the run and the fleet file it wrote.
@@ -530,30 +518,13 @@ async fn connection_resets_are_transport_errors_retried_then_reported() {
             drop(stream);
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let config = support::config(
-        dir.path(),
+    let (code, report, stderr) = support::check_json(
         &format!("http://127.0.0.1:{port}"),
         &format!("{FAST}\n[[targets]]\nname = \"t\""),
-    );
-    let output = support::run_async(
-        dir.path(),
-        &[
-            "--check",
-            "--format",
-            "json",
-            "-c",
-            config.to_str().unwrap(),
-        ],
+        &[],
     )
     .await;
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "{}",
-        support::stderr(&output)
-    );
-    let report = support::json(&output);
+    assert_eq!(code, Some(3), "{stderr}");
     assert_eq!(
         errors(&report),
         [("-".to_owned(), "GetApis".to_owned(), "transport".to_owned())]

@@ -356,31 +356,14 @@ async fn moto_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_endpoint_is_an_incomplete_audit_not_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
-    let config = support::config(
-        dir.path(),
+    let (code, report, stderr) = support::check_json(
         &format!("http://127.0.0.1:{port}"),
         "timeout = \"1s\"\nmax_backoff = \"1s\"\n[[targets]]\nname = \"down\"",
-    );
-    let output = support::run_async(
-        dir.path(),
-        &[
-            "--check",
-            "--format",
-            "json",
-            "-c",
-            config.to_str().unwrap(),
-        ],
+        &[],
     )
     .await;
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "{}",
-        support::stderr(&output)
-    );
-    let report = support::json(&output);
+    assert_eq!(code, Some(3), "{stderr}");
     let error = &report["errors"][0];
     assert_eq!(error["operation"], "GetApis");
     assert_eq!(error["kind"], "transport");
@@ -395,32 +378,15 @@ async fn targets_can_assume_a_role_with_an_external_id() {
     let Some(moto) = Moto::start() else { return };
     let client = support::client(&moto.url()).await;
     let estate = estate(&client).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = support::config(
-        dir.path(),
+    let (_, report, stderr) = support::check_json(
         &moto.url(),
         "[[targets]]\nname = \"cross-account\"\nrole_arn = \"arn:aws:iam::123456789012:role/routewarden-read\"\nexternal_id = \"audit-7\"\ndiscover = { name_matches = \"^prod-payments$\" }",
-    );
-    let output = support::run_async(
-        dir.path(),
-        &[
-            "--check",
-            "--format",
-            "json",
-            "-c",
-            config.to_str().unwrap(),
-        ],
+        &[],
     )
     .await;
     // moto answers STS AssumeRole at the same endpoint: the audit runs on the
     // assumed role's credentials and completes.
-    let report = support::json(&output);
-    assert_eq!(
-        report["summary"]["complete"],
-        true,
-        "{}",
-        support::stderr(&output)
-    );
+    assert_eq!(report["summary"]["complete"], true, "{stderr}");
     assert_eq!(
         findings(&report),
         owned(&[("RW001", "prod-payments", "GET /pets")])

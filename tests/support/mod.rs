@@ -70,6 +70,28 @@ pub fn config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
     path
 }
 
+/// `--check --format json` against `endpoint`, with `extra` in the config and
+/// `args` after it: the exit code, the report and stderr.
+pub async fn check_json(
+    endpoint: &str,
+    extra: &str,
+    args: &[&str],
+) -> (Option<i32>, serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), endpoint, extra);
+    let mut all = vec![
+        "--check",
+        "--format",
+        "json",
+        "-c",
+        config.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let output = run_async(dir.path(), &all).await;
+    let stderr = stderr(&output);
+    (output.status.code(), json(&output), stderr)
+}
+
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
