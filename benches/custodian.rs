@@ -9,9 +9,10 @@
 //! Needs moto (target/moto-venv, from the test command) and Cloud Custodian
 //! (target/c7n-venv); `bash benches/run.sh` installs the latter.
 
-#[allow(clippy::print_stderr)]
-#[path = "../tests/support/fault.rs"]
-mod fault;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::fault;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -350,20 +351,7 @@ fn main() {
 
 /// The fleet in moto: 7 of every API's 25 routes are unauthenticated.
 async fn fill_moto(endpoint: &str) {
-    let credentials = aws_sdk_apigatewayv2::config::Credentials::new(
-        "AKIDBENCH",
-        "bench-secret",
-        None,
-        None,
-        "bench",
-    );
-    let config = aws_sdk_apigatewayv2::Config::builder()
-        .behavior_version(aws_sdk_apigatewayv2::config::BehaviorVersion::latest())
-        .region(aws_sdk_apigatewayv2::config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .endpoint_url(endpoint)
-        .build();
-    let client = aws_sdk_apigatewayv2::Client::from_conf(config);
+    let client = support::client(endpoint).await;
     let auths = [
         AuthorizationType::None,
         AuthorizationType::Jwt,
