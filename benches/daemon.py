@@ -17,7 +17,7 @@ import tempfile
 import time
 
 APIS, ROUTES_PER_API = 4000, 25
-INTERVAL = 8  # seconds between cycle starts
+INTERVAL = 10  # seconds between cycle starts (the shortest the config takes)
 CYCLES = 3
 BINARY = os.path.join(os.path.dirname(__file__), "..", "target", "release", "routewarden")
 TICK = os.sysconf("SC_CLK_TCK")

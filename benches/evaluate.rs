@@ -89,6 +89,7 @@ fn fleet() -> Inventory {
             target_name: Some(if a % 2 == 0 { "shop-prod" } else { "shop-dev" }.into()),
             region: Some("eu-west-1".into()),
             routes,
+            ..Api::default()
         });
     }
     Inventory { apis }

@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/soak
-cargo bench --locked --bench soak | tee target/soak/summary.md
+cargo bench --locked --features test-intervals --bench soak | tee target/soak/summary.md
 python3 benches/soak_chart.py target/soak/samples.csv docs/soak.svg

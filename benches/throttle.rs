@@ -87,7 +87,7 @@ async fn unthrottled() {
         .collect();
     let server = FaultServer::start(apis).await;
     server.set_page_cap(PAGE_CAP);
-    let settings = "concurrency = 16\nrequests_per_second = 100000.0\nburst = 1000";
+    let settings = "concurrency = 16\nrequests_per_second = 10000.0\nburst = 1000";
     let (output, wall) = check(&server.url(), settings).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let cpu: f64 = stderr

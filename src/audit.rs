@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::inventory::{Api, Inventory, Route};
+use crate::inventory::{Api, Inventory, Location, Route};
 use crate::policy::{Context, Exempted, ExemptionInfo, PolicySet, RuleInfo, Severity};
 
 /// How a finding stands.
@@ -52,6 +52,8 @@ pub struct Finding {
     pub message: String,
     /// The exemption that covers it, or the expired one that matched.
     pub exemption: Option<Arc<ExemptionInfo>>,
+    /// Where the route is defined (file and line), where the source knows.
+    pub location: Option<Location>,
 }
 
 impl Finding {
@@ -81,6 +83,9 @@ pub enum ErrorKind {
     Timeout,
     Transport,
     MalformedResponse,
+    /// Only part of the API was given: a get-routes file whose `NextToken`
+    /// is set holds only its first page.
+    Incomplete,
 }
 
 /// An API or a discovery that could not be read; the audit is incomplete.
@@ -210,6 +215,7 @@ impl Finding {
             route_key: route.route_key.clone(),
             message,
             exemption,
+            location: api.location_of(route),
         }
     }
 }

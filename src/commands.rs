@@ -99,7 +99,16 @@ fn baseline(cli: &Cli, config: &Config) -> Result<Option<Inventory>, Error> {
         .as_ref()
         .or(config.audit.baseline.as_ref())
     {
-        Some(path) => Ok(Some(source::read_files(std::slice::from_ref(path))?)),
+        Some(path) => {
+            let fetched = source::read_files(std::slice::from_ref(path))?;
+            if !fetched.errors.is_empty() {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the baseline holds a partial listing: drift for that API covers only its first page"
+                );
+            }
+            Ok(Some(fetched.inventory))
+        }
         None => Ok(None),
     }
 }
@@ -115,8 +124,10 @@ async fn check(cli: &Cli) -> Result<Exit, Error> {
         Source::Files(paths) => {
             let keep = cli.report.format == report::Format::Junit || baseline.is_some();
             let mut auditor = audit::Auditor::new(&policies, today, keep);
-            source::stream_files(&paths, |api| auditor.add(api))?;
-            auditor.finish()
+            let errors = source::stream_files(&paths, |api| auditor.add(api))?;
+            let mut outcome = auditor.finish();
+            outcome.errors = errors;
+            outcome
         }
         live => {
             let fetched = live.fetch().await?;
@@ -134,7 +145,13 @@ async fn check(cli: &Cli) -> Result<Exit, Error> {
         let unread = outcome
             .errors
             .iter()
-            .filter_map(|e| e.api_id.as_deref())
+            .filter_map(|e| {
+                Some((
+                    e.target_name.as_deref().unwrap_or(""),
+                    e.region.as_deref().unwrap_or(""),
+                    e.api_id.as_deref()?,
+                ))
+            })
             .collect();
         let found = drift::compare(&outcome.inventory, baseline, &unread, config.drift.severity);
         outcome.findings.extend(found);
@@ -185,7 +202,7 @@ fn validate(cli: &Cli) -> Result<Exit, Error> {
             .clone()
             .or(config.audit.baseline.clone()),
     );
-    let inventory = source::read_files(&files)?;
+    let inventory = source::read_files(&files)?.inventory;
     let enabled = policies.enabled().count();
     let line = format!(
         "ok: {} rules ({enabled} enabled), {} exemptions, {} targets{}\n",

@@ -103,6 +103,9 @@ pub struct Aws {
 pub struct Target {
     /// Unique; labels metrics and findings.
     pub name: String,
+    /// The line of its `[[targets]]` entry in the config file (1-based),
+    /// where reports point findings of live audits.
+    pub line: u32,
     /// Overrides `[aws] region`.
     pub region: Option<String>,
     /// Role to assume through STS.
@@ -246,12 +249,30 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
     }
     if let Some(audit) = section(cur, table, "audit", AUDIT_KEYS) {
         let a = &mut config.audit;
-        set(&mut a.interval, duration(cur, audit, "interval", false));
-        set(&mut a.jitter, duration(cur, audit, "jitter", true));
-        set(&mut a.concurrency, count(cur, audit, "concurrency", 1));
+        set(&mut a.interval, duration(cur, audit, "interval", INTERVAL));
+        set(&mut a.jitter, duration(cur, audit, "jitter", JITTER));
+        if !audit.contains_key("jitter") {
+            // The default jitter never delays a cycle past the next one.
+            a.jitter = a.jitter.min(a.interval);
+        } else if let Some(v) = audit.get("jitter")
+            && a.jitter > a.interval
+        {
+            cur.error(
+                v.span(),
+                format_args!(
+                    "`jitter` must not be longer than `interval` ({})",
+                    humantime::format_duration(a.interval)
+                ),
+                "expected 0 to the interval",
+            );
+        }
+        set(
+            &mut a.concurrency,
+            count(cur, audit, "concurrency", CONCURRENCY),
+        );
         set(
             &mut a.max_violation_series,
-            count(cur, audit, "max_violation_series", 0),
+            count(cur, audit, "max_violation_series", MAX_VIOLATION_SERIES),
         );
         if let Some(v) = audit.get("policies")
             && let Some(list) = cur.strings(v, "policies")
@@ -295,33 +316,37 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
         }
         if let Some(v) = aws.get("requests_per_second") {
             let rate = match v.get_ref() {
-                DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
                 DeValue::Integer(_) => cur.integer(v, "requests_per_second").map(|n| n as f64),
                 other => {
                     cur.type_error(v, "requests_per_second", "a number", other);
                     None
                 }
             };
+            let (min, max) = REQUESTS_PER_SECOND;
             match rate {
-                Some(rate) if rate.is_finite() && rate > 0.0 => a.requests_per_second = rate,
+                Some(rate) if (min..=max).contains(&rate) => a.requests_per_second = rate,
                 Some(_) => cur.error(
                     v.span(),
-                    "`requests_per_second` must be a positive number",
-                    "e.g. 5.0",
+                    format_args!("`requests_per_second` must be from {min} to {max}"),
+                    "AWS's own quota is about 10 per second per account; e.g. 5.0",
                 ),
                 None => {}
             }
         }
         set(
             &mut a.burst,
-            count(cur, aws, "burst", 1).and_then(|n| u32::try_from(n).ok()),
+            count(cur, aws, "burst", BURST).and_then(|n| u32::try_from(n).ok()),
         );
         set(
             &mut a.page_size,
-            count(cur, aws, "page_size", 1).and_then(|n| u32::try_from(n).ok()),
+            count(cur, aws, "page_size", PAGE_SIZE).and_then(|n| u32::try_from(n).ok()),
         );
-        set(&mut a.timeout, duration(cur, aws, "timeout", false));
-        set(&mut a.max_backoff, duration(cur, aws, "max_backoff", false));
+        set(&mut a.timeout, duration(cur, aws, "timeout", TIMEOUT));
+        set(
+            &mut a.max_backoff,
+            duration(cur, aws, "max_backoff", MAX_BACKOFF),
+        );
     }
     if let Some(targets) = table.get("targets")
         && let Some(items) = cur.array(targets, "targets")
@@ -349,6 +374,14 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
     config
 }
 
+/// The 1-based line of a byte offset of the file being read (a
+/// `[[targets]]` entry's span is its header).
+fn line_of(cur: &Cursor<'_>, offset: usize) -> u32 {
+    let text = cur.diags.source(cur.file);
+    let before = text.get(..offset).unwrap_or(text);
+    u32::try_from(before.matches('\n').count() + 1).unwrap_or(u32::MAX)
+}
+
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
@@ -368,21 +401,85 @@ fn section<'t, 'i>(
     Some(section)
 }
 
-fn duration(
-    cur: &mut Cursor<'_>,
-    table: &DeTable<'_>,
-    key: &str,
-    zero_ok: bool,
-) -> Option<Duration> {
+/// An inclusive range of an integer setting, and why its bounds are there.
+struct Range {
+    min: usize,
+    max: usize,
+    why: &'static str,
+}
+
+/// Ranges (config.md, "Ranges"): nothing that loads can panic the process
+/// or overflow a clock.
+const CONCURRENCY: Range = Range {
+    min: 1,
+    max: 1024,
+    why: "APIs audited at once",
+};
+const MAX_VIOLATION_SERIES: Range = Range {
+    min: 0,
+    max: 10_000_000,
+    why: "series in /metrics",
+};
+const BURST: Range = Range {
+    min: 1,
+    max: 10_000,
+    why: "requests sent at once before the rate applies",
+};
+const PAGE_SIZE: Range = Range {
+    min: 1,
+    max: 500,
+    why: "the MaxResults AWS accepts",
+};
+/// `requests_per_second`. The contract's range is (0, 10000]; below one
+/// request in 1000 s no audit finishes within the longest interval (7 days
+/// hold 604 requests), and near zero the pacing period overflows a clock.
+const REQUESTS_PER_SECOND: (f64, f64) = (0.001, 10_000.0);
+
+/// An inclusive range of a duration setting.
+struct Span {
+    min: Duration,
+    max: Duration,
+}
+
+/// `interval`: 10 s to 7 days (1 s with the `test-intervals` feature, for the
+/// daemon's end-to-end tests).
+const INTERVAL: Span = Span {
+    min: Duration::from_secs(if cfg!(feature = "test-intervals") {
+        1
+    } else {
+        10
+    }),
+    max: Duration::from_secs(7 * 24 * 3600),
+};
+/// Checked against `interval` once both are read.
+const JITTER: Span = Span {
+    min: Duration::ZERO,
+    max: INTERVAL.max,
+};
+const TIMEOUT: Span = Span {
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(600),
+};
+const MAX_BACKOFF: Span = Span {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(3600),
+};
+
+fn duration(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, range: Span) -> Option<Duration> {
     let v = table.get(key)?;
     let text = cur.string(v, key)?;
+    let shown = |d: Duration| humantime::format_duration(d).to_string();
     match humantime::parse_duration(text) {
-        Ok(d) if zero_ok || !d.is_zero() => Some(d),
+        Ok(d) if (range.min..=range.max).contains(&d) => Some(d),
         Ok(_) => {
             cur.error(
                 v.span(),
-                format_args!("`{key}` must be longer than zero"),
-                "e.g. \"30s\", \"5m\", \"1h\"",
+                format_args!(
+                    "`{key}` must be from {} to {}",
+                    shown(range.min),
+                    shown(range.max)
+                ),
+                format!("expected {} to {}", shown(range.min), shown(range.max)),
             );
             None
         }
@@ -397,16 +494,19 @@ fn duration(
     }
 }
 
-fn count(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, min: usize) -> Option<usize> {
+fn count(cur: &mut Cursor<'_>, table: &DeTable<'_>, key: &str, range: Range) -> Option<usize> {
     let v = table.get(key)?;
     let n = cur.integer(v, key)?;
     match usize::try_from(n) {
-        Ok(n) if n >= min => Some(n),
+        Ok(n) if (range.min..=range.max).contains(&n) => Some(n),
         _ => {
             cur.error(
                 v.span(),
-                format_args!("`{key}` must be at least {min}"),
-                format!("expected an integer >= {min}"),
+                format_args!(
+                    "`{key}` must be from {} to {} ({})",
+                    range.min, range.max, range.why
+                ),
+                format!("expected an integer from {} to {}", range.min, range.max),
             );
             None
         }
@@ -491,8 +591,10 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
         .get("discover")
         .and_then(|v| discover(cur, v))
         .unwrap_or_default();
+    let line = line_of(cur, item.span().start);
     Some(Target {
         name: name?,
+        line,
         region,
         role_arn,
         external_id,
@@ -668,9 +770,9 @@ name = "a"
         .unwrap_err();
         let expected = [
             "routewarden.toml:2:12 invalid duration",
-            "routewarden.toml:3:15 `concurrency` must be at least 1",
+            "routewarden.toml:3:15 `concurrency` must be from 1 to 1024",
             "routewarden.toml:4:1 unknown key `colour` in [audit]",
-            "routewarden.toml:6:23 `requests_per_second` must be a positive number",
+            "routewarden.toml:6:23 `requests_per_second` must be from 0.001 to 10000",
             "routewarden.toml:7:16 invalid endpoint_url",
             "routewarden.toml:10:15 `external_id` needs `role_arn` (in target `a`)",
             "routewarden.toml:11:29 invalid regex for `name_matches`: unclosed group",

@@ -357,13 +357,122 @@ pub fn parse_toml<'i>(
     None
 }
 
-/// Reads a file for a loader, registering it; an I/O failure is a problem too.
+/// Reads a file for a loader, registering it; an I/O failure is a problem too,
+/// and so is an encoding [`decode`] does not read (pointing at the first byte
+/// that is not UTF-8).
 pub fn read_file(diags: &mut Diagnostics, path: &std::path::Path) -> Option<FileId> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Some(diags.add_file(path.display().to_string(), text)),
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(err) => {
             diags.io_error(path, "read", &err);
+            return None;
+        }
+    };
+    match decode(bytes) {
+        Ok(text) => Some(diags.add_file(path.display().to_string(), text)),
+        Err(err) => {
+            // The valid prefix is registered, so that the position is the
+            // line and column of the first byte that is not UTF-8.
+            let file = diags.add_file(path.display().to_string(), err.valid_prefix);
+            let at = diags.source(file).len();
+            diags.push(
+                file,
+                at..at,
+                format!("cannot read {}: {}", path.display(), err.reason),
+                "save the file as UTF-8",
+            );
             None
+        }
+    }
+}
+
+/// Why a file's bytes are not text routewarden reads.
+#[derive(Debug)]
+pub struct DecodeError {
+    /// What the file looks like, for the message.
+    pub reason: String,
+    /// The text up to the problem, so that it can be located.
+    pub valid_prefix: String,
+}
+
+/// Decodes an input file: UTF-8 with or without a byte-order mark, or UTF-16
+/// (little or big endian) with one, as Windows PowerShell 5's `>` writes. Any
+/// other encoding is an error that says what the bytes look like.
+pub fn decode(bytes: Vec<u8>) -> Result<String, DecodeError> {
+    let fail = |reason: String, valid_prefix: &str| DecodeError {
+        reason,
+        valid_prefix: valid_prefix.to_owned(),
+    };
+    if bytes.starts_with(&[0xFF, 0xFE, 0, 0]) || bytes.starts_with(&[0, 0, 0xFE, 0xFF]) {
+        return Err(fail(
+            "the file is UTF-32 (it starts with a UTF-32 byte-order mark); only UTF-8 and UTF-16 are read".to_owned(),
+            "",
+        ));
+    }
+    let utf16 = match bytes.get(..2) {
+        Some([0xFF, 0xFE]) => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
+        Some([0xFE, 0xFF]) => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
+        _ => None,
+    };
+    if let Some(unit) = utf16 {
+        let body = &bytes[2..];
+        let units = body.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
+        let mut text = String::with_capacity(body.len() / 2);
+        for c in char::decode_utf16(units) {
+            match c {
+                Ok(c) => text.push(c),
+                Err(_) => {
+                    return Err(fail(
+                        "the file starts with a UTF-16 byte-order mark but is not valid UTF-16 (an unpaired surrogate)".to_owned(),
+                        &text,
+                    ));
+                }
+            }
+        }
+        if body.len() % 2 == 1 {
+            return Err(fail(
+                "the file starts with a UTF-16 byte-order mark but has an odd number of bytes (truncated?)".to_owned(),
+                &text,
+            ));
+        }
+        return Ok(text);
+    }
+    let start = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        3
+    } else {
+        0
+    };
+    let body = &bytes[start..];
+    // NUL is valid UTF-8 but never in a JSON or TOML text: UTF-16 without a
+    // mark (ASCII text is every other byte zero), or a binary file.
+    let invalid = std::str::from_utf8(body).err().map(|e| e.valid_up_to());
+    let nul = body.iter().position(|b| *b == 0);
+    let bad = match (invalid, nul) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match bad {
+        None => {
+            let mut bytes = bytes;
+            bytes.drain(..start);
+            Ok(String::from_utf8(bytes).expect("checked"))
+        }
+        Some(bad) => {
+            let valid = std::str::from_utf8(&body[..bad]).expect("valid prefix");
+            let byte = body[bad];
+            // UTF-16 without a mark: every other byte of ASCII text is zero.
+            let sample = &body[..body.len().min(512)];
+            let zeros = sample.iter().filter(|b| **b == 0).count();
+            let reason = if zeros * 4 >= sample.len() && !sample.is_empty() {
+                "the file looks like UTF-16 without a byte-order mark (every other byte is zero); save it as UTF-8".to_owned()
+            } else if zeros > 0 {
+                "the file holds NUL bytes: it is binary, not text".to_owned()
+            } else {
+                format!(
+                    "it is not UTF-8 (byte 0x{byte:02X}); it looks like a legacy 8-bit encoding such as Windows-1252 or Latin-1"
+                )
+            };
+            Err(fail(reason, valid))
         }
     }
 }
@@ -375,4 +484,90 @@ pub fn regex_error(err: &regex::Error) -> String {
         .find_map(|line| line.strip_prefix("error: "))
         .unwrap_or(text.lines().last().unwrap_or_default())
         .to_owned()
+}
+
+/// A path as reports show it: relative to the working directory where it is
+/// inside it (SARIF's `%SRCROOT%`), else as given.
+pub fn display_path(path: &std::path::Path) -> String {
+    let relative = std::env::current_dir().ok().and_then(|cwd| {
+        path.strip_prefix(cwd)
+            .ok()
+            .map(std::path::Path::to_path_buf)
+    });
+    let shown = relative.as_deref().unwrap_or(path);
+    let text = shown.display().to_string();
+    text.strip_prefix("./").map_or(text.clone(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_utf8_with_and_without_a_bom_and_utf16_with_one() {
+        assert_eq!(decode(b"{\"a\": 1}".to_vec()).unwrap(), "{\"a\": 1}");
+        assert_eq!(decode(b"\xEF\xBB\xBF{}".to_vec()).unwrap(), "{}");
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("{\"é\": 1}\r\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(decode(le).unwrap(), "{\"é\": 1}\r\n");
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain("[1]".encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert_eq!(decode(be).unwrap(), "[1]");
+    }
+
+    #[test]
+    fn other_encodings_say_what_they_look_like() {
+        let latin1 = decode(b"name = \"caf\xE9\"".to_vec()).unwrap_err();
+        assert!(latin1.reason.contains("Windows-1252"), "{}", latin1.reason);
+        assert!(latin1.reason.contains("0xE9"), "{}", latin1.reason);
+        assert_eq!(latin1.valid_prefix, "name = \"caf");
+        let no_bom: Vec<u8> = "{\"Items\": []}"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let err = decode(no_bom).unwrap_err();
+        assert!(
+            err.reason.contains("UTF-16 without a byte-order mark"),
+            "{}",
+            err.reason
+        );
+        assert!(
+            decode(vec![0xFF, 0xFE, 0, 0, b'{', 0, 0, 0])
+                .unwrap_err()
+                .reason
+                .contains("UTF-32")
+        );
+        assert!(
+            decode(vec![0xFF, 0xFE, b'{'])
+                .unwrap_err()
+                .reason
+                .contains("odd number")
+        );
+        assert!(
+            decode(vec![0xFF, 0xFE, 0x00, 0xD8, b'x', 0])
+                .unwrap_err()
+                .reason
+                .contains("surrogate")
+        );
+    }
+
+    #[test]
+    fn an_undecodable_file_is_a_problem_at_its_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, b"[[rules]]\nid = \"caf\xE9\"\n").unwrap();
+        let mut diags = Diagnostics::new();
+        assert!(read_file(&mut diags, &path).is_none());
+        let problem = &diags.problems()[0];
+        assert!(
+            diags.position(problem).ends_with("policy.toml:2:10"),
+            "{}",
+            diags.position(problem)
+        );
+        assert!(problem.message.contains("not UTF-8"), "{}", problem.message);
+    }
 }

@@ -63,12 +63,15 @@ impl Change {
     }
 }
 
-/// Drift findings of `live` against `baseline`. `unread` holds the ids of
-/// APIs that could not be read this time.
+/// An API's identity for drift: target, region and id (see [`Api::key`]).
+pub type ApiKey<'a> = (&'a str, &'a str, &'a str);
+
+/// Drift findings of `live` against `baseline`. `unread` holds the keys of
+/// APIs that could not be (completely) read this time.
 pub fn compare(
     live: &Inventory,
     baseline: &Inventory,
-    unread: &HashSet<&str>,
+    unread: &HashSet<ApiKey<'_>>,
     severity: Severity,
 ) -> Vec<Finding> {
     let rules: BTreeMap<&str, Arc<RuleInfo>> = Change::ALL
@@ -114,7 +117,7 @@ pub fn compare(
         }
     }
     for (id, base_api) in &base_apis {
-        if unread.contains(&**id) {
+        if unread.contains(id) {
             continue;
         }
         let live_routes = live_apis.get(id).map(|api| by_key(api)).unwrap_or_default();
@@ -134,12 +137,8 @@ pub fn compare(
     findings
 }
 
-fn index(inventory: &Inventory) -> BTreeMap<Arc<str>, &Api> {
-    inventory
-        .apis
-        .iter()
-        .map(|api| (api.api_id.clone(), api))
-        .collect()
+fn index(inventory: &Inventory) -> BTreeMap<ApiKey<'_>, &Api> {
+    inventory.apis.iter().map(|api| (api.key(), api)).collect()
 }
 
 fn by_key(api: &Api) -> BTreeMap<&str, &Route> {
@@ -295,7 +294,13 @@ mod tests {
         };
         let live = Inventory::default();
         assert_eq!(
-            compare(&live, &baseline, &HashSet::from(["a1"]), Severity::Low).len(),
+            compare(
+                &live,
+                &baseline,
+                &HashSet::from([("", "", "a1")]),
+                Severity::Low
+            )
+            .len(),
             0
         );
         assert_eq!(

@@ -8,6 +8,7 @@
 //! over time. This module knows nothing about rules or AWS clients.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use crate::diag::{Diagnostics, FileId};
 
 /// A route as GetRoutes returns it. Absent and `null` fields are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Route {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_id: Option<String>,
+    #[serde(deserialize_with = "position::mark_route")]
     pub route_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_type: Option<String>,
@@ -44,10 +46,13 @@ pub struct Route {
     pub request_models: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_parameters: Option<BTreeMap<String, ParameterConstraints>>,
+    /// The line of its `RouteKey` in the file it was read from.
+    #[serde(skip, default = "position::route_line")]
+    pub line: Line,
 }
 
 /// `RequestParameters` values: `{ "Required": true }`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ParameterConstraints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +83,7 @@ impl Route {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Api {
+    #[serde(deserialize_with = "position::mark_api")]
     pub api_id: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Arc<str>>,
@@ -91,6 +97,72 @@ pub struct Api {
     pub region: Option<Arc<str>>,
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// Where the API was defined: the file and line of its `ApiId` (line 1
+    /// of a get-routes file), or the config's `[[targets]]` entry that
+    /// reached it live.
+    #[serde(skip, default = "position::api_origin")]
+    pub origin: Origin,
+}
+
+/// A file and line, as reports point at them (SARIF's physical location).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// As the user named the file, relative to the working directory where
+    /// it is inside it.
+    pub path: Arc<str>,
+    pub line: u32,
+}
+
+/// A 1-based line in the file a value was read from, where it was read from
+/// a file. Where something was read is not part of what it is: two lines are
+/// always equal, so routes and inventories compare by content.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Line(pub Option<u32>);
+
+impl PartialEq for Line {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Line {}
+
+impl std::hash::Hash for Line {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+/// Where an API was defined; like [`Line`], never part of its identity.
+#[derive(Debug, Clone, Default)]
+pub struct Origin(pub Option<Arc<Location>>);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Origin {}
+
+impl Api {
+    /// Where a route of this API was defined: its own line in the API's
+    /// file, else the API's origin.
+    pub fn location_of(&self, route: &Route) -> Option<Location> {
+        let origin = self.origin.0.as_deref()?;
+        Some(Location {
+            path: origin.path.clone(),
+            line: route.line.0.unwrap_or(origin.line),
+        })
+    }
+
+    /// The audit's key for an API: target, region, id (`""` where unknown).
+    /// Two inputs with the same key are the same API.
+    pub fn key(&self) -> (&str, &str, &str) {
+        (
+            self.target_name.as_deref().unwrap_or(""),
+            self.region.as_deref().unwrap_or(""),
+            &self.api_id,
+        )
+    }
 }
 
 /// A fleet file: every API that was read, with its routes.
@@ -122,33 +194,55 @@ struct RoutesDocument {
     items: Option<Vec<Route>>,
 }
 
+/// The values of `AuthorizationType` that AWS defines.
+pub const AUTHORIZATION_TYPES: &[&str] = &["NONE", "AWS_IAM", "CUSTOM", "JWT"];
+/// The values of `ProtocolType` that AWS defines.
+pub const PROTOCOL_TYPES: &[&str] = &["HTTP", "WEBSOCKET"];
+
+/// What reading one file found besides its APIs.
+#[derive(Debug, Default)]
+pub struct FileRead {
+    /// The API of a get-routes file whose `NextToken` is set: the file holds
+    /// only the first page (`--max-items`, `--no-paginate`).
+    pub first_page_of: Option<Arc<str>>,
+}
+
 /// Reads a fleet file or a raw get-routes output; problems go to `diags`.
-pub fn load_routes_file(diags: &mut Diagnostics, path: &Path) -> Option<Vec<Api>> {
+pub fn load_routes_file(diags: &mut Diagnostics, path: &Path) -> Option<(Vec<Api>, FileRead)> {
     let mut apis = Vec::new();
-    stream_routes_file(diags, path, |api| apis.push(api))?;
-    Some(apis)
+    let read = stream_routes_file(diags, path, |api| apis.push(api))?;
+    Some((apis, read))
 }
 
 /// Reads a fleet file or a raw get-routes output, handing each API to `on_api`
 /// as soon as it is parsed, so that a caller that needs only what it derives
 /// from each API never holds them all (nor the file's text: a 100k-route fleet
 /// is 15 MB of JSON). Only when the file does not parse is its text read, to
-/// point at the problem; `on_api` may have seen some APIs by then.
+/// point at the problem; `on_api` may have seen some APIs by then. Every API
+/// and route carries the line it was read from; values of AWS enumerations
+/// that AWS does not define are read as they are, with a warning naming the
+/// line.
 pub fn stream_routes_file(
     diags: &mut Diagnostics,
     path: &Path,
     mut on_api: impl FnMut(Api),
-) -> Option<()> {
+) -> Option<FileRead> {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let parsed = std::fs::File::open(path).map(|file| {
-        let mut reader = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+    let shown: Arc<str> = crate::diag::display_path(path).into();
+    let mut checked = |api: Api| {
+        warn_undefined_values(&api, &shown);
+        on_api(api)
+    };
+    let parsed = open_text(path).map(|reader| {
+        let _tracking = position::track(reader.line.clone(), shown.clone());
+        let mut reader = serde_json::Deserializer::from_reader(reader);
         let shape = serde::Deserializer::deserialize_map(
             &mut reader,
             stream::Document {
-                on_api: &mut on_api,
+                on_api: &mut checked,
             },
         )?;
         reader.end()?;
@@ -163,30 +257,229 @@ pub fn stream_routes_file(
             return None;
         }
     };
+    let mut read = FileRead::default();
     let document = match shape {
-        stream::Shape::Apis => return Some(()),
-        stream::Shape::Items(routes) => RoutesDocument {
-            apis: None,
-            items: Some(routes),
-        },
-        stream::Shape::Both => RoutesDocument {
-            apis: Some(Vec::new()),
-            items: Some(Vec::new()),
-        },
-        stream::Shape::Neither => RoutesDocument {
-            apis: None,
-            items: None,
-        },
+        stream::Shape::Apis => return Some(read),
+        stream::Shape::Items { routes, next_token } => {
+            if next_token.is_some_and(|t| !t.is_empty()) {
+                read.first_page_of = Some(stem.as_str().into());
+            }
+            RoutesDocument {
+                apis: None,
+                items: Some(routes),
+            }
+        }
+        stream::Shape::Other(keys) => {
+            let file = crate::diag::read_file(diags, path)?;
+            let (message, label) = unrecognized(&keys);
+            diags.push(file, 0..0, message, label);
+            return None;
+        }
     };
     match interpret(document, &stem) {
         Ok(apis) => {
-            apis.into_iter().for_each(on_api);
-            Some(())
+            for mut api in apis {
+                api.origin = Origin(Some(Arc::new(Location {
+                    path: shown.clone(),
+                    line: 1,
+                })));
+                checked(api);
+            }
+            Some(read)
         }
         Err((message, label)) => {
             let file = crate::diag::read_file(diags, path)?;
             diags.push(file, 0..0, message, label);
             None
+        }
+    }
+}
+
+/// A counting reader over a file's text as UTF-8: a UTF-8 byte-order mark
+/// skipped; a UTF-16 file decoded first (Windows files are small). A file
+/// [`crate::diag::decode`] refuses is an error, and the caller reads it again
+/// for the diagnostics.
+fn open_text(path: &Path) -> std::io::Result<position::Counting<Box<dyn BufRead>>> {
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let head = file.fill_buf()?;
+    let reader: Box<dyn BufRead> = if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        file.consume(3);
+        Box::new(file)
+    } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let text = crate::diag::decode(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.reason))?;
+        Box::new(std::io::Cursor::new(text.into_bytes()))
+    } else {
+        Box::new(file)
+    };
+    Ok(position::Counting::new(reader))
+}
+
+/// Warns about values of AWS enumerations that AWS does not define: read as
+/// they are (AWS adds values over time), but a policy literal cannot name them.
+fn warn_undefined_values(api: &Api, file: &str) {
+    let api_line = api.origin.0.as_ref().map_or(0, |o| o.line);
+    if let Some(protocol) = api.protocol_type.as_deref()
+        && !PROTOCOL_TYPES.contains(&protocol)
+    {
+        tracing::warn!(
+            file,
+            line = api_line,
+            api_id = %api.api_id,
+            value = protocol,
+            "ProtocolType is not a value AWS defines (HTTP, WEBSOCKET); read as it is"
+        );
+    }
+    for route in &api.routes {
+        if let Some(auth) = route.authorization_type.as_deref()
+            && !AUTHORIZATION_TYPES.contains(&auth)
+        {
+            tracing::warn!(
+                file,
+                line = route.line.0.unwrap_or(api_line),
+                api_id = %api.api_id,
+                route_key = %route.route_key,
+                value = auth,
+                "AuthorizationType is not a value AWS defines (NONE, AWS_IAM, CUSTOM, JWT); read as it is"
+            );
+        }
+    }
+}
+
+/// What to say of a JSON object that is neither a fleet file nor get-routes
+/// output, from its top-level keys.
+fn unrecognized(keys: &[String]) -> (String, &'static str) {
+    let has = |k: &str| keys.iter().any(|key| key == k);
+    if has("Apis") && has("Items") {
+        return (
+            "malformed fleet file: it has both `Apis` and `Items`".to_owned(),
+            "expected a fleet file (`Apis`) or get-routes output (`Items`), not both",
+        );
+    }
+    let message = if has("items") || has("apis") {
+        "this looks like the REST wire format (camelCase keys such as `items`): give the AWS CLI's output (`aws apigatewayv2 get-routes`, PascalCase `Items`) or a fleet file"
+    } else if has("RouteKey") {
+        "this looks like a single route (`aws apigatewayv2 get-route` or create-route output): give the output of `aws apigatewayv2 get-routes` for the API"
+    } else if has("status_code") && has("data") {
+        "this looks like a recorded SDK response (placebo), not routewarden input: give a fleet file or get-routes output"
+    } else {
+        "malformed fleet file: no `Apis` or `Items` array"
+    };
+    (
+        message.to_owned(),
+        "expected {\"Apis\": [...]} (a fleet file) or {\"Items\": [...]} (aws apigatewayv2 get-routes output)",
+    )
+}
+
+/// Line tracking for the streaming parser. serde_json reads its input one
+/// byte at a time and never ahead of the value it parses (it peeks one
+/// byte), so a reader that counts newlines knows the line of the value being
+/// deserialized. The count reaches `Route` and `Api` through a thread-local
+/// set for the duration of one file's parse; `RouteKey` and `ApiId` mark
+/// their line, and the skipped `line`/`origin` fields take the mark when
+/// their object is complete. Parsed from a string (diagnostics, tests),
+/// nothing is tracked and lines are unknown.
+mod position {
+    use std::cell::{Cell, RefCell};
+    use std::io::{self, Read};
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer};
+
+    use super::{Line, Location, Origin};
+
+    struct Tracker {
+        line: Rc<Cell<u32>>,
+        path: Arc<str>,
+        route: Cell<Option<u32>>,
+        api: Cell<Option<u32>>,
+    }
+
+    thread_local! {
+        static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
+    }
+
+    /// Tracks lines until dropped.
+    pub struct Tracking(());
+
+    impl Drop for Tracking {
+        fn drop(&mut self) {
+            TRACKER.with(|t| t.borrow_mut().take());
+        }
+    }
+
+    pub fn track(line: Rc<Cell<u32>>, path: Arc<str>) -> Tracking {
+        TRACKER.with(|t| {
+            *t.borrow_mut() = Some(Tracker {
+                line,
+                path,
+                route: Cell::new(None),
+                api: Cell::new(None),
+            })
+        });
+        Tracking(())
+    }
+
+    fn mark(which: fn(&Tracker) -> &Cell<Option<u32>>) {
+        TRACKER.with(|t| {
+            if let Some(t) = &*t.borrow() {
+                which(t).set(Some(t.line.get()));
+            }
+        });
+    }
+
+    pub fn mark_route<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        mark(|t| &t.route);
+        T::deserialize(d)
+    }
+
+    pub fn mark_api<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        mark(|t| &t.api);
+        T::deserialize(d)
+    }
+
+    pub fn route_line() -> Line {
+        Line(TRACKER.with(|t| t.borrow().as_ref().and_then(|t| t.route.take())))
+    }
+
+    pub fn api_origin() -> Origin {
+        Origin(TRACKER.with(|t| {
+            let t = t.borrow();
+            let t = t.as_ref()?;
+            Some(Arc::new(Location {
+                path: t.path.clone(),
+                line: t.api.take()?,
+            }))
+        }))
+    }
+
+    /// A reader that counts the newlines it has handed out.
+    pub struct Counting<R> {
+        inner: R,
+        pub line: Rc<Cell<u32>>,
+    }
+
+    impl<R> Counting<R> {
+        pub fn new(inner: R) -> Self {
+            Counting {
+                inner,
+                line: Rc::new(Cell::new(1)),
+            }
+        }
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            let newlines = buf[..n].iter().filter(|b| **b == b'\n').count();
+            if newlines > 0 {
+                self.line
+                    .set(self.line.get().saturating_add(newlines as u32));
+            }
+            Ok(n)
         }
     }
 }
@@ -203,9 +496,13 @@ mod stream {
     pub enum Shape {
         /// `Apis`, handed over already.
         Apis,
-        Items(Vec<Route>),
-        Both,
-        Neither,
+        /// get-routes output: its routes, and its `NextToken` if set.
+        Items {
+            routes: Vec<Route>,
+            next_token: Option<String>,
+        },
+        /// Neither or both: the top-level keys, to say what it looks like.
+        Other(Vec<String>),
     }
 
     pub struct Document<'a, F> {
@@ -220,7 +517,8 @@ mod stream {
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
-            let (mut apis, mut items) = (false, None);
+            let (mut apis, mut items, mut next_token) = (false, None, None);
+            let mut keys = Vec::new();
             while let Some(key) = map.next_key::<String>()? {
                 match key.as_str() {
                     "Apis" => {
@@ -229,16 +527,19 @@ mod stream {
                         })?
                     }
                     "Items" => items = map.next_value::<Option<Vec<Route>>>()?,
+                    "NextToken" => next_token = map.next_value::<Option<String>>()?,
                     _ => {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
+                if keys.len() < 32 {
+                    keys.push(key);
+                }
             }
             Ok(match (apis, items) {
                 (true, None) => Shape::Apis,
-                (false, Some(items)) => Shape::Items(items),
-                (true, Some(_)) => Shape::Both,
-                (false, None) => Shape::Neither,
+                (false, Some(routes)) => Shape::Items { routes, next_token },
+                _ => Shape::Other(keys),
             })
         }
     }

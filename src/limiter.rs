@@ -33,7 +33,8 @@ pub const BASE_BACKOFF: Duration = Duration::from_millis(500);
 pub const DECREASE_FACTOR: f64 = 0.7;
 /// Effective rate gained per successful request, as a fraction of the configured rate.
 pub const INCREASE_FRACTION: f64 = 0.01;
-/// The effective rate never drops below this, so an audit always progresses.
+/// The effective rate never drops below this (or the configured rate, where
+/// that is lower), so an audit always progresses.
 pub const MIN_RATE: f64 = 0.2;
 
 /// governor's clock, read from tokio's, so that paused time drives it too.
@@ -57,6 +58,9 @@ pub struct Limiter {
     pub key: String,
     governor: Governor,
     max_rate: f64,
+    /// The floor of the effective rate: [`MIN_RATE`], or the configured rate
+    /// where that is lower.
+    min_rate: f64,
     max_backoff: Duration,
     state: Mutex<State>,
     /// Nanoseconds spent waiting for pacing and the governor.
@@ -103,7 +107,9 @@ impl Limiter {
         max_backoff: Duration,
         seed: u64,
     ) -> Limiter {
-        let rate = rate.max(MIN_RATE);
+        // The config's range keeps the period within what clocks hold; the
+        // clamp keeps a caller that skipped it from a zero or endless period.
+        let rate = rate.clamp(1e-3, 1e4);
         let period = Duration::from_secs_f64(1.0 / rate);
         let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
         let quota = Quota::with_period(period)
@@ -114,6 +120,7 @@ impl Limiter {
             key: key.into(),
             governor: RateLimiter::direct_with_clock(quota, TokioClock),
             max_rate: rate,
+            min_rate: rate.min(MIN_RATE),
             max_backoff,
             state: Mutex::new(State {
                 cooldown_until: now,
@@ -203,7 +210,7 @@ impl Limiter {
         };
         state.cooldown_until = state.cooldown_until.max(now + wait);
         if state.last_decrease.is_none_or(|at| sent >= at) {
-            state.rate = (state.rate * DECREASE_FACTOR).max(MIN_RATE);
+            state.rate = (state.rate * DECREASE_FACTOR).max(self.min_rate);
             state.last_decrease = Some(now);
             state.next_slot = state.next_slot.max(now + wait);
             tracing::debug!(limiter = %self.key, rate = state.rate, cooldown_ms = wait.as_millis() as u64, "throttled: rate lowered");

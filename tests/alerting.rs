@@ -87,7 +87,8 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
     std::fs::write(
         &config,
         format!(
-            "[audit]\ninterval = \"1s\"\njitter = \"0s\"\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"2s\"\n[[targets]]\nname = \"shop-prod\"\n",
+            "{}[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"2s\"\n[[targets]]\nname = \"shop-prod\"\n",
+            support::every_second(),
             moto.url()
         ),
     )

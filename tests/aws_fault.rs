@@ -412,8 +412,10 @@ async fn concurrency_bounds_apis_in_flight_across_targets() {
 async fn targets_of_one_account_and_region_share_one_budget() {
     // Two targets on the default credentials, each configured at 5/s: shared,
     // they send 5/s in all, which a server allowing 6/s never throttles; two
-    // budgets would send 10/s and be throttled.
-    let apis: Vec<_> = (0..10).map(|i| fault::api(&format!("s{i}"), 2)).collect();
+    // budgets would send 10/s and be throttled. Each discovers half the APIs.
+    let apis: Vec<_> = (0..20)
+        .map(|i| fault::api(&format!("s{}{}", i / 10, i % 10), 2))
+        .collect();
     let server = FaultServer::start(apis).await;
     server.set_throttle(Some(Throttle {
         rate: 6.0,
@@ -422,13 +424,51 @@ async fn targets_of_one_account_and_region_share_one_budget() {
         retry_after_s: None,
     }));
     let aws = "requests_per_second = 5.0\nburst = 1\ntimeout = \"2s\"";
-    let targets = "[audit]\nconcurrency = 4\n[[targets]]\nname = \"a\"\n[[targets]]\nname = \"b\"";
+    let targets = "[audit]\nconcurrency = 4\n[[targets]]\nname = \"a\"\ndiscover = { name_matches = \"-s0\" }\n[[targets]]\nname = \"b\"\ndiscover = { name_matches = \"-s1\" }";
     let (code, report, stderr) = check(&server, aws, targets, &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(report["summary"]["apis"], 20, "both targets read every API");
+    assert_eq!(
+        report["summary"]["apis"], 20,
+        "the two targets read every API"
+    );
     let counts = server.counts();
     assert_eq!(counts.throttled, 0, "{counts:?}");
     assert_eq!(counts.requests, 22);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_targets_audit_an_api_once_under_the_first() {
+    // `all` and `prod` both discover `p1` in one account and region.
+    let server = FaultServer::start(vec![fault::api("p1", 2), fault::api("d1", 2)]).await;
+    let targets = "[[targets]]\nname = \"all\"\n[[targets]]\nname = \"prod\"\ndiscover = { name_matches = \"-p\" }";
+    let (code, report, stderr) = check(&server, FAST, targets, &["--log-format", "text"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["apis"], 2, "{report:#}");
+    assert_eq!(report["summary"]["routes"], 4);
+    let targets: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["api_id"].as_str().unwrap(),
+                f["target_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(targets.iter().all(|(_, t)| *t == "all"), "{targets:?}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("targets overlap"))
+        .unwrap_or_else(|| panic!("no warning:\n{stderr}"));
+    assert!(
+        warning.contains("api_id=p1")
+            && warning.contains("first=all")
+            && warning.contains("also=prod"),
+        "{warning}"
+    );
+    // Each API's routes were read once.
+    assert_eq!(server.counts().requests, 2 + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -148,7 +148,7 @@ fn config(dir: &Path, body: &str) -> PathBuf {
     write(
         dir,
         "routewarden.toml",
-        &format!("[audit]\ninterval = \"1s\"\njitter = \"0s\"\n{body}"),
+        &format!("{}{body}", support::every_second()),
     )
 }
 
@@ -743,7 +743,7 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     let (_dir, daemon) = daemon_against(
         &server.url(),
         "t",
-        "max_backoff = \"500ms\"\nrequests_per_second = 50.0\nburst = 10",
+        "max_backoff = \"1s\"\nrequests_per_second = 50.0\nburst = 10",
     )
     .await;
     let violations = |m: &str, api: &str| {

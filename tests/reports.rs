@@ -15,7 +15,9 @@ fn example() -> Outcome {
     let config = Config::load(Path::new("examples/routewarden.toml")).unwrap();
     let policies = PolicySet::load(&config.audit.policies).unwrap();
     let mut diags = Diagnostics::new();
-    let apis = inventory::load_routes_file(&mut diags, Path::new("examples/fleet.json")).unwrap();
+    let apis = inventory::load_routes_file(&mut diags, Path::new("examples/fleet.json"))
+        .unwrap()
+        .0;
     audit::evaluate(
         Inventory { apis },
         &policies,

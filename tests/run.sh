@@ -46,6 +46,18 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 need promtool
 
+# The SARIF multitool validates SARIF with GitHub's rules (npm, under target/).
+SARIF_DIR=target/sarif-multitool
+SARIF_TOOL="$SARIF_DIR/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+if [[ ! -x "$SARIF_TOOL" ]]; then
+  log "installing @microsoft/sarif-multitool into $SARIF_DIR"
+  need npm
+  mkdir -p "$SARIF_DIR"
+  (cd "$SARIF_DIR" && npm install --no-audit --no-fund --silent '@microsoft/sarif-multitool@5')
+fi
+[[ -x "$SARIF_TOOL" ]] || { echo "tests/run.sh: the SARIF multitool is missing after install" >&2; exit 1; }
+export ROUTEWARDEN_SARIF_MULTITOOL="$PWD/$SARIF_TOOL"
+
 # Tests that build an AWS client never reach for instance metadata.
 export AWS_EC2_METADATA_DISABLED=true
 
@@ -72,7 +84,7 @@ bash tests/deploy.sh
 
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
+  cargo nextest run --locked --no-fail-fast --features test-intervals
 else
-  cargo test --locked --no-fail-fast
+  cargo test --locked --no-fail-fast --features test-intervals
 fi

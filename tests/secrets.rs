@@ -38,7 +38,7 @@ async fn no_credential_reaches_logs_reports_or_metrics() {
     let config = support::config(
         dir.path(),
         &server.url(),
-        "[audit]\ninterval = \"1s\"\njitter = \"0s\"\n[[targets]]\nname = \"t\"",
+        &format!("{}[[targets]]\nname = \"t\"", support::every_second()),
     );
     let home = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {

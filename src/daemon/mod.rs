@@ -91,7 +91,7 @@ async fn load(args: &Args, shard: Shard, generation: u64) -> Result<Loaded, Erro
     };
     let policies = PolicySet::load(&args.policy_sources(&config))?;
     let baseline = match args.baseline.as_ref().or(config.audit.baseline.as_ref()) {
-        Some(path) => Some(source::read_files(std::slice::from_ref(path))?),
+        Some(path) => Some(source::read_files(std::slice::from_ref(path))?.inventory),
         None => None,
     };
     let source = if !args.routes.is_empty() {
@@ -387,8 +387,8 @@ async fn cycle(loaded: &Loaded, state: &mut state::State, metrics: &Metrics, see
             "exemption expired"
         );
     }
-    for (target, api_id) in &changes.removed {
-        tracing::info!(target_name = %target, api_id = %api_id, "API no longer exists; its series are removed");
+    for (target, region, api_id) in &changes.removed {
+        tracing::info!(target_name = %target, region = %region, api_id = %api_id, "API no longer exists; its series are removed");
     }
 
     publish_state(metrics, state, loaded.config.audit.max_violation_series);

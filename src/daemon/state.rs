@@ -10,8 +10,9 @@ use crate::drift;
 use crate::inventory::{Api, Inventory};
 use crate::policy::{PolicySet, Severity};
 
-/// `(target name, API id)`; the target is empty for unnamed fleet-file APIs.
-pub type ApiKey = (String, String);
+/// `(target name, region, API id)`; empty where unknown (fleet-file APIs
+/// without a target or region).
+pub type ApiKey = (String, String, String);
 
 /// One API as last seen.
 #[derive(Debug, Clone)]
@@ -40,8 +41,12 @@ pub struct State {
     pub drift: Vec<Finding>,
 }
 
-fn key_of(target: Option<&str>, api_id: &str) -> ApiKey {
-    (target.unwrap_or("").to_owned(), api_id.to_owned())
+fn key_of(target: Option<&str>, region: Option<&str>, api_id: &str) -> ApiKey {
+    (
+        target.unwrap_or("").to_owned(),
+        region.unwrap_or("").to_owned(),
+        api_id.to_owned(),
+    )
 }
 
 /// Identity of an open violation across cycles.
@@ -88,21 +93,52 @@ impl State {
             .errors
             .iter()
             .filter(|e| e.kind != ErrorKind::NotFound)
-            .filter_map(|e| Some(key_of(e.target_name.as_deref(), e.api_id.as_deref()?)))
+            .filter_map(|e| {
+                Some(key_of(
+                    e.target_name.as_deref(),
+                    e.region.as_deref(),
+                    e.api_id.as_deref()?,
+                ))
+            })
             .collect();
 
         let mut next = BTreeMap::new();
-        for api in cycle.inventory.apis {
+        for mut api in cycle.inventory.apis {
             let mut findings = Vec::new();
             audit::evaluate_api(&api, cycle.policies, cycle.today, &mut findings);
-            let key = key_of(api.target_name.as_deref(), &api.api_id);
+            let key = key_of(
+                api.target_name.as_deref(),
+                api.region.as_deref(),
+                &api.api_id,
+            );
+            // Read, but not completely (a first page only): what was read is
+            // current; the routes not read keep their last known state.
+            let up = !failed.contains(&key);
+            let mut last_success = cycle.now;
+            if !up && let Some(old) = self.apis.get(&key) {
+                let read: HashSet<&str> = api.routes.iter().map(|r| r.route_key.as_str()).collect();
+                findings.extend(
+                    old.findings
+                        .iter()
+                        .filter(|f| !read.contains(f.route_key.as_str()))
+                        .cloned(),
+                );
+                let unread = old
+                    .api
+                    .routes
+                    .iter()
+                    .filter(|r| !read.contains(r.route_key.as_str()));
+                let unread: Vec<_> = unread.cloned().collect();
+                api.routes.extend(unread);
+                last_success = old.last_success;
+            }
             next.insert(
                 key,
                 ApiEntry {
                     api,
                     findings,
-                    up: true,
-                    last_success: cycle.now,
+                    up,
+                    last_success,
                 },
             );
         }
@@ -134,11 +170,11 @@ impl State {
                         .map(|e| e.api.clone())
                         .collect(),
                 };
-                let unread: HashSet<&str> = self
+                let unread: HashSet<drift::ApiKey<'_>> = self
                     .apis
                     .values()
                     .filter(|e| !e.up)
-                    .map(|e| &*e.api.api_id)
+                    .map(|e| e.api.key())
                     .collect();
                 drift::compare(&live, baseline, &unread, cycle.drift_severity)
             }
@@ -260,7 +296,7 @@ mod tests {
         let errors = [error("t", Some("a1"), ErrorKind::ServerError)];
         let changes = state.apply(cycle(vec![api("t", "a2", "JWT")], &errors, &policies, 3.0));
         assert!(changes.closed.is_empty(), "an outage resolves nothing");
-        let a1 = &state.apis[&("t".to_owned(), "a1".to_owned())];
+        let a1 = &state.apis[&("t".to_owned(), String::new(), "a1".to_owned())];
         assert!(!a1.up);
         assert_eq!(a1.last_success, 2.0);
         assert_eq!(state.open_violations(), 3);
@@ -284,9 +320,12 @@ mod tests {
             3,
             "a1's by the fix, a2's two with their API"
         );
-        assert_eq!(changes.removed, [("t".to_owned(), "a2".to_owned())]);
+        assert_eq!(
+            changes.removed,
+            [("t".to_owned(), String::new(), "a2".to_owned())]
+        );
         assert_eq!(state.open_violations(), 0);
-        assert!(state.apis[&("t".to_owned(), "a1".to_owned())].up);
+        assert!(state.apis[&("t".to_owned(), String::new(), "a1".to_owned())].up);
 
         // Gone from a discovery that succeeded: removed too.
         let changes = state.apply(cycle(vec![], &[], &policies, 6.0));
@@ -304,5 +343,30 @@ mod tests {
         let changes = state.apply(failed);
         assert!(changes.closed.is_empty() && changes.removed.is_empty());
         assert_eq!(state.open_violations(), 1);
+    }
+
+    #[test]
+    fn a_first_page_updates_what_it_holds_and_keeps_the_rest() {
+        let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
+        let mut both = api("t", "a1", "NONE");
+        both.routes.push(Route {
+            route_key: "GET /y".into(),
+            authorization_type: Some("NONE".into()),
+            ..Route::default()
+        });
+        let mut state = State::default();
+        state.apply(cycle(vec![both], &[], &policies, 1.0));
+        assert_eq!(state.open_violations(), 2);
+        // The first page now holds GET /x, fixed; GET /y was not read.
+        let first_page = api("t", "a1", "AWS_IAM");
+        let errors = [error("t", Some("a1"), ErrorKind::Incomplete)];
+        let changes = state.apply(cycle(vec![first_page], &errors, &policies, 2.0));
+        let entry = &state.apis[&("t".to_owned(), String::new(), "a1".to_owned())];
+        assert!(!entry.up);
+        assert_eq!(entry.api.routes.len(), 2);
+        let open: Vec<&str> = state.findings().map(|f| f.route_key.as_str()).collect();
+        assert_eq!(open, ["GET /y"]);
+        assert_eq!(changes.closed.len(), 1);
+        assert_eq!(changes.closed[0].route_key, "GET /x");
     }
 }

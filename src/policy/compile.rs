@@ -418,6 +418,12 @@ fn operator(
         return None;
     }
     let what = format!("{field_name}.{name}");
+    if matches!(name, "eq" | "ne" | "in" | "not_in")
+        && let Some(values) = field.values()
+        && !enum_literals(cur, &field_name, values, operand)
+    {
+        return None;
+    }
     match name {
         "eq" | "ne" => match (ty, operand.get_ref()) {
             (Type::String, DeValue::String(s)) => Some(if name == "eq" {
@@ -514,6 +520,64 @@ fn operator(
         }
         _ => unreachable!("every operator is handled"),
     }
+}
+
+/// Checks the string literals compared with an enumerated field (one, or
+/// each of a list) against AWS's values: a typo would make the comparison
+/// never hold, so a rule would silently never apply. Other types are left to
+/// the type checks. False when a literal is not a value.
+fn enum_literals(
+    cur: &mut Cursor<'_>,
+    field_name: &str,
+    values: &[&str],
+    operand: &Spanned<DeValue<'_>>,
+) -> bool {
+    let literals: Vec<&Spanned<DeValue<'_>>> = match operand.get_ref() {
+        DeValue::Array(items) => items.iter().collect(),
+        _ => vec![operand],
+    };
+    let mut ok = true;
+    for literal in literals {
+        let DeValue::String(text) = literal.get_ref() else {
+            continue;
+        };
+        let text: &str = text.as_ref();
+        if values.contains(&text) {
+            continue;
+        }
+        ok = false;
+        let hint = match closest(text, values) {
+            Some(value) => format!(": did you mean `{value}`?"),
+            None if text.eq_ignore_ascii_case("COGNITO_USER_POOLS") => {
+                " (that is a REST API type; HTTP APIs check Cognito tokens with `JWT`)".to_owned()
+            }
+            None => String::new(),
+        };
+        cur.error(
+            literal.span(),
+            format_args!("`{text}` is not a value of `{field_name}`{hint}"),
+            format!(
+                "`{field_name}` is one of: {} (as AWS spells them)",
+                values.join(", ")
+            ),
+        );
+    }
+    ok
+}
+
+/// The value a literal most likely meant: the same but for case, else the
+/// nearest by edit distance where it is close.
+fn closest<'v>(text: &str, values: &[&'v str]) -> Option<&'v str> {
+    if let Some(value) = values.iter().find(|v| v.eq_ignore_ascii_case(text)) {
+        return Some(value);
+    }
+    let upper = text.to_ascii_uppercase();
+    values
+        .iter()
+        .map(|v| (strsim::levenshtein(&upper, v), *v))
+        .filter(|(distance, v)| *distance <= (v.len() / 3).max(1))
+        .min()
+        .map(|(_, v)| v)
 }
 
 fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<ExemptionDraft> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::inventory::{Api, ParameterConstraints, Route};
+use crate::inventory::{AUTHORIZATION_TYPES, Api, PROTOCOL_TYPES, ParameterConstraints, Route};
 
 /// The type of a field, against which operators are checked at load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,16 @@ impl Field {
             Field::AuthorizationScopes => Type::List,
             Field::RequestModels | Field::RequestParameters => Type::Map,
             _ => Type::String,
+        }
+    }
+
+    /// The values AWS defines for an enumerated field, spelled as AWS spells
+    /// them; `None` for free-form fields.
+    pub fn values(&self) -> Option<&'static [&'static str]> {
+        match self {
+            Field::AuthorizationType => Some(AUTHORIZATION_TYPES),
+            Field::ApiProtocolType => Some(PROTOCOL_TYPES),
+            _ => None,
         }
     }
 

@@ -45,6 +45,7 @@ fn http_api(routes: Vec<Route>) -> Api {
         target_name: Some("shop-prod".into()),
         region: Some("eu-west-1".into()),
         routes,
+        ..Api::default()
     }
 }
 
@@ -522,4 +523,56 @@ fn bad_toml_and_missing_files_are_reported() {
             .message
             .contains("cannot read /nonexistent/p.toml")
     );
+}
+
+#[test]
+fn enum_literals_are_checked_with_a_did_you_mean() {
+    let cases = [
+        (
+            "when = { authorization_type = \"jwt\" }",
+            "6:31 `jwt` is not a value of `authorization_type`: did you mean `JWT`?",
+        ),
+        (
+            "when = { api.protocol_type = \"WEBSOCKETS\" }",
+            "6:30 `WEBSOCKETS` is not a value of `api.protocol_type`: did you mean `WEBSOCKET`?",
+        ),
+        (
+            "when = { authorization_type = { in = [\"JWT\", \"COGNITO_USER_POOLS\"] } }",
+            "6:46 `COGNITO_USER_POOLS` is not a value of `authorization_type` (that is a REST API type",
+        ),
+        (
+            "when = { authorization_type = { ne = \"IAM\" } }",
+            "6:38 `IAM` is not a value of `authorization_type`",
+        ),
+        (
+            "when = { authorization_type = [\"none\", \"AWS-IAM\"] }",
+            "6:32 `none` is not a value of `authorization_type`: did you mean `NONE`?",
+        ),
+        (
+            "when = { api = { protocol_type = { not_in = [\"http\"] } } }",
+            "did you mean `HTTP`?",
+        ),
+    ];
+    for (when, expected) in cases {
+        let text = format!(
+            "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = {{ method = \"GET\" }}\n{when}\n"
+        );
+        let err = load(&text).err().unwrap_or_else(|| panic!("{when} loaded"));
+        assert!(err.contains(expected), "{when}:\n{err}");
+    }
+    // Each literal of a list is checked on its own.
+    let err = load(
+        "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = { authorization_type = [\"none\", \"AWS-IAM\"] }\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.contains("`AWS-IAM` is not a value of `authorization_type`: did you mean `AWS_IAM`?"),
+        "{err}"
+    );
+    // Patterns are not literals; AWS's spellings load.
+    load(
+        "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = { authorization_type = { matches = \"^(jwt|JWT)$\" }, api.protocol_type = { in = [\"HTTP\", \"WEBSOCKET\"] } }\nwhen = { authorization_type = { not_in = [\"NONE\", \"AWS_IAM\", \"CUSTOM\", \"JWT\"] } }\n",
+    )
+    .unwrap();
 }

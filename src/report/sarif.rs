@@ -1,15 +1,23 @@
-//! SARIF 2.1.0 through serde-sarif: each rule a `reportingDescriptor`, each
-//! finding a result on a logical location (the route). Critical and high map
-//! to `error`, medium to `warning`, low and info to `note`. Exempted findings
-//! are results with an external suppression carrying the reason.
+//! SARIF 2.1.0 through serde-sarif, as GitHub code scanning accepts it: each
+//! rule a `reportingDescriptor` with `name`, `help`, `security-severity` and
+//! `tags`; each finding a result on a physical location (the file and line
+//! that define the route: a fleet or get-routes file, or for live audits the
+//! config's `[[targets]]` entry; GitHub rejects a whole upload with a result
+//! that has none) with the route beside it as a logical location. Critical
+//! and high map to `error`, medium to `warning`, low and info to `note`.
+//! Exempted findings are results with an external suppression carrying the
+//! reason; `partialFingerprints` identify a finding across runs.
 
 use std::collections::BTreeMap;
 use std::io;
 
+use std::hash::Hasher;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_sarif::sarif::{
-    Location, LogicalLocation, Message, MultiformatMessageString, PropertyBag,
-    ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif,
-    Suppression, Tool, ToolComponent,
+    ArtifactLocation, Location, LogicalLocation, Message, MultiformatMessageString,
+    PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor,
+    Result as SarifResult, ResultLevel, Run, Sarif, Suppression, Tool, ToolComponent,
 };
 
 use crate::audit::{Finding, Outcome, Status};
@@ -32,8 +40,34 @@ fn security_severity(severity: Severity) -> &'static str {
         Severity::High => "8.0",
         Severity::Medium => "5.5",
         Severity::Low => "3.0",
-        Severity::Info => "0.0",
+        Severity::Info => "1.0",
     }
+}
+
+/// Where paths are relative to: the working directory of the run, which in
+/// CI is the checkout.
+const SRCROOT: &str = "%SRCROOT%";
+
+/// What stays as it is in a URI path: unreserved characters and `/`.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A rule's `name`: its title in UpperCamelCase ("Route allows
+/// unauthenticated access" -> `RouteAllowsUnauthenticatedAccess`).
+fn rule_name(rule: &RuleInfo) -> String {
+    rule.title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            let first = chars.next().expect("not empty");
+            first.to_uppercase().chain(chars).collect::<String>()
+        })
+        .collect()
 }
 
 fn text(s: &str) -> MultiformatMessageString {
@@ -48,9 +82,20 @@ fn descriptor(rule: &RuleInfo) -> ReportingDescriptor {
         security_severity(rule.severity).into(),
     );
     properties.insert("severity".to_owned(), rule.severity.as_str().into());
+    let help = [
+        rule.remediation.as_deref(),
+        rule.description.as_deref(),
+        Some(&*rule.title),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .unwrap_or_default();
     let mut descriptor = ReportingDescriptor::builder()
         .id(&*rule.id)
+        .name(rule_name(rule))
         .short_description(text(&rule.title))
+        .help(text(help))
         .default_configuration(ReportingConfiguration::builder().level(level).build())
         .properties(
             PropertyBag::builder()
@@ -60,7 +105,6 @@ fn descriptor(rule: &RuleInfo) -> ReportingDescriptor {
         )
         .build();
     descriptor.full_description = rule.description.as_deref().map(text);
-    descriptor.help = rule.remediation.as_deref().map(text);
     descriptor
 }
 
@@ -71,7 +115,28 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
         .fully_qualified_name(format!("{target}/{}/{}", finding.api_id, finding.route_key))
         .kind("resource")
         .build();
-    let location = Location::builder().logical_locations(vec![logical]).build();
+    let mut location = Location::builder().logical_locations(vec![logical]).build();
+    // Every finding a source yields has a place; without one (a finding
+    // built by hand), the result keeps only the route.
+    location.physical_location = finding.location.as_ref().map(|at| {
+        let path = utf8_percent_encode(&at.path, PATH).to_string();
+        // Paths inside the working directory are relative to it (and so to
+        // the checkout in CI); others are absolute `file:` URIs.
+        let artifact = if at.path.starts_with('/') {
+            ArtifactLocation::builder()
+                .uri(format!("file://{path}"))
+                .build()
+        } else {
+            ArtifactLocation::builder()
+                .uri(path)
+                .uri_base_id(SRCROOT)
+                .build()
+        };
+        PhysicalLocation::builder()
+            .artifact_location(artifact)
+            .region(Region::builder().start_line(i64::from(at.line)).build())
+            .build()
+    });
     let message = format!(
         "{}: {} on {} ({})",
         finding.rule.title,
@@ -79,13 +144,23 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
         finding.route_key,
         super::api_label(&finding.api_id, finding.api_name.as_deref())
     );
+    // Identity across runs: rule, target, region, API and route, not the line
+    // (a file reformatted is not a new finding). FNV is stable everywhere.
+    let mut hasher = fnv::FnvHasher::default();
+    for part in [
+        &*finding.rule.id,
+        target,
+        finding.region.as_deref().unwrap_or("-"),
+        &finding.api_id,
+        &finding.route_key,
+    ] {
+        hasher.write(part.as_bytes());
+        hasher.write_u8(0);
+    }
     let mut fingerprints = BTreeMap::new();
     fingerprints.insert(
         "routewarden/v1".to_owned(),
-        format!(
-            "{}|{target}|{}|{}",
-            finding.rule.id, finding.api_id, finding.route_key
-        ),
+        format!("{:016x}", hasher.finish()),
     );
     let mut result = SarifResult::builder()
         .rule_id(&*finding.rule.id)

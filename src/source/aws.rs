@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::Fetched;
 use crate::audit::{AuditError, ErrorKind, Operation};
 use crate::config::{Config, Discover, Target};
-use crate::inventory::{Api, ParameterConstraints, Route};
+use crate::inventory::{Api, Line, Location, Origin, ParameterConstraints, Route};
 use crate::limiter::{self, Limiter};
 
 /// Attempts for a request that keeps being throttled, before its API fails.
@@ -113,6 +113,11 @@ impl Stats {
 /// One configured target with its client and the limiter of its account.
 struct TargetClient {
     target: Target,
+    /// The limiter's account part: APIs of one account and region are one
+    /// set, whichever targets discover them.
+    account: String,
+    /// The config's `[[targets]]` entry, where findings of its APIs point.
+    origin: Origin,
     name: Arc<str>,
     region: Arc<str>,
     client: Client,
@@ -226,8 +231,16 @@ impl AwsSource {
                 })
                 .clone();
             let stats = stats.entry(target.name.clone()).or_default().clone();
+            let origin = Origin(config.path.as_deref().map(|path| {
+                Arc::new(Location {
+                    path: crate::diag::display_path(path).into(),
+                    line: target.line,
+                })
+            }));
             targets.push(TargetClient {
                 target: target.clone(),
+                account: account.clone(),
+                origin,
                 name: target.name.as_str().into(),
                 region: region.as_str().into(),
                 client: Client::new(&sdk_config),
@@ -262,9 +275,27 @@ impl AwsSource {
                 .buffered(self.concurrency)
                 .collect()
                 .await;
-        let mut refs = Vec::new();
+        let mut refs: Vec<ApiRef> = Vec::new();
+        // One API is one API: targets of one account and region whose
+        // discovery overlaps audit it once, under the first.
+        let mut owner: HashMap<(&str, &str, String), usize> = HashMap::new();
         for (found, failed) in discovered {
-            refs.extend(found);
+            for api in found {
+                let t = &self.targets[api.target];
+                let key = (t.account.as_str(), &*t.region, api.api_id.clone());
+                match owner.get(&key) {
+                    Some(&first) => tracing::warn!(
+                        api_id = %api.api_id,
+                        first = %self.targets[first].name,
+                        also = %t.name,
+                        "targets overlap: the API is audited under the first only"
+                    ),
+                    None => {
+                        owner.insert(key, api.target);
+                        refs.push(api);
+                    }
+                }
+            }
             errors.extend(failed);
         }
         progress.start(refs.len() as u64);
@@ -290,6 +321,7 @@ impl AwsSource {
                     target_name: Some(t.name.clone()),
                     region: Some(t.region.clone()),
                     routes,
+                    origin: t.origin.clone(),
                 }),
                 Err(failure) => errors.push(self.error(
                     api.target,
@@ -584,6 +616,7 @@ fn endless() -> Failure {
 /// An SDK route as the inventory holds it; `None` without a route key.
 fn convert(route: aws_sdk_apigatewayv2::types::Route) -> Option<Route> {
     Some(Route {
+        line: Line::default(),
         route_key: route.route_key?,
         route_id: route.route_id,
         authorization_type: route.authorization_type.map(|a| a.as_str().to_owned()),

@@ -294,3 +294,14 @@ pub async fn set_authorization(
         .await
         .unwrap();
 }
+
+/// The config line of a daemon that audits every second: the `test-intervals`
+/// feature lowers the minimum interval to 1 s (the test command enables it).
+pub fn every_second() -> &'static str {
+    #[cfg(not(feature = "test-intervals"))]
+    panic!(
+        "daemon tests audit every second: run them with --features test-intervals (bash tests/run.sh does)"
+    );
+    #[cfg(feature = "test-intervals")]
+    "[audit]\ninterval = \"1s\"\njitter = \"0s\"\n"
+}
