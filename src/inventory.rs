@@ -360,6 +360,13 @@ fn unrecognized(keys: &[String]) -> (String, &'static str) {
     }
     let message = if has("items") || has("apis") {
         "this looks like the REST wire format (camelCase keys such as `items`): give the AWS CLI's output (`aws apigatewayv2 get-routes`, PascalCase `Items`) or a fleet file"
+    } else if let Some(what) = not_a_route(keys) {
+        return (
+            format!(
+                "this looks like {what}, not routes: give the output of `aws apigatewayv2 get-routes` or a fleet file"
+            ),
+            "expected {\"Apis\": [...]} (a fleet file) or {\"Items\": [...]} (aws apigatewayv2 get-routes output)",
+        );
     } else if has("RouteKey") {
         "this looks like a single route (`aws apigatewayv2 get-route` or create-route output): give the output of `aws apigatewayv2 get-routes` for the API"
     } else if has("status_code") && has("data") {
@@ -371,6 +378,25 @@ fn unrecognized(keys: &[String]) -> (String, &'static str) {
         message.to_owned(),
         "expected {\"Apis\": [...]} (a fleet file) or {\"Items\": [...]} (aws apigatewayv2 get-routes output)",
     )
+}
+
+/// What an object with these keys is, where it is an API Gateway object other
+/// than a route (an authorizer, stage, integration or API).
+fn not_a_route(keys: &[String]) -> Option<&'static str> {
+    let has = |k: &str| keys.iter().any(|key| key == k);
+    if has("RouteKey") {
+        None
+    } else if has("AuthorizerType") || has("AuthorizerId") {
+        Some("an authorizer (get-authorizer or get-authorizers output)")
+    } else if has("StageName") {
+        Some("a stage (get-stage or get-stages output)")
+    } else if has("IntegrationType") || has("IntegrationId") {
+        Some("an integration (get-integration or get-integrations output)")
+    } else if has("ApiId") && has("ProtocolType") {
+        Some("an API (get-api or get-apis output)")
+    } else {
+        None
+    }
 }
 
 /// Line tracking for the streaming parser. serde_json reads its input one
@@ -593,6 +619,24 @@ pub fn parse_routes(diags: &mut Diagnostics, file: FileId, stem: &str) -> Option
     let document: RoutesDocument = match serde_json::from_str(text) {
         Ok(document) => document,
         Err(err) => {
+            // `Items` of another listing (get-authorizers, get-stages, ...)
+            // fail as routes: say what they are instead.
+            let items: Option<serde_json::Value> = serde_json::from_str(text).ok();
+            let first = items
+                .as_ref()
+                .and_then(|v| v.get("Items")?.as_array()?.first()?.as_object().cloned());
+            if let Some(what) = first
+                .map(|item| item.keys().cloned().collect::<Vec<_>>())
+                .and_then(|keys| not_a_route(&keys))
+            {
+                diags.push(
+                    file,
+                    0..0,
+                    format!("this looks like {what}, not routes: give the output of `aws apigatewayv2 get-routes` or a fleet file"),
+                    "expected {\"Items\": [...]} of routes (aws apigatewayv2 get-routes output)",
+                );
+                return None;
+            }
             let offset = offset_of(text, err.line(), err.column());
             let full = err.to_string();
             let message = full

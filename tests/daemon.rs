@@ -234,6 +234,58 @@ fn metrics_from_fleet_files_pass_promtool_and_keep_odd_route_keys_intact() {
 }
 
 #[test]
+fn a_first_page_is_current_down_and_keeps_the_routes_it_does_not_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |key: &str| serde_json::json!({"RouteKey": key, "AuthorizationType": "NONE"});
+    let fixed = serde_json::json!({"RouteKey": "GET /a", "AuthorizationType": "AWS_IAM"});
+    let file = |items: Vec<serde_json::Value>, token: Option<&str>| {
+        serde_json::json!({"Items": items, "NextToken": token}).to_string()
+    };
+    let routes = write(
+        dir.path(),
+        "k3x9p2m4qa.json",
+        &file(vec![open("GET /a"), open("GET /b")], None),
+    );
+    let config = config(dir.path(), "");
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "--routes",
+            routes.to_str().unwrap(),
+        ],
+    );
+    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let open_rw001 = |m: &str| sample(m, "routewarden_violations", &[("rule_id", "RW001")]);
+    let up = |m: &str| sample(m, "routewarden_api_up", &[("api_id", "k3x9p2m4qa")]);
+    let metrics = daemon.metrics();
+    assert_eq!((up(&metrics), open_rw001(&metrics)), (Some(1.0), Some(2.0)));
+
+    // `--max-items 1`: GET /a, now fixed, and a NextToken. GET /b was not read.
+    write(
+        dir.path(),
+        "k3x9p2m4qa.json",
+        &file(vec![fixed], Some("eyJ0b2tlbiI6IDF9")),
+    );
+    daemon.wait_for(|d| up(&d.metrics()) == Some(0.0), "the API down");
+    let metrics = daemon.metrics();
+    promtool(&metrics);
+    assert_eq!(open_rw001(&metrics), Some(1.0), "{metrics}");
+    let violation = |key: &str| {
+        sample(
+            &metrics,
+            "routewarden_violation",
+            &[("rule_id", "RW001"), ("route_key", key)],
+        )
+    };
+    assert_eq!(
+        (violation("GET /a"), violation("GET /b")),
+        (None, Some(1.0))
+    );
+}
+
+#[test]
 fn the_cap_limits_per_route_series_but_not_the_counts() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(

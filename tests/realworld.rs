@@ -278,6 +278,10 @@ fn shapes_that_are_not_routewarden_input_say_what_they_are() {
     for (file, says) in [
         ("wire-k3x9p2m4qa.json", "REST wire format"),
         ("get-route-0q1w2e3.json", "single route"),
+        (
+            "authorizers/k3x9p2m4qa.json",
+            "an authorizer (get-authorizer or get-authorizers output)",
+        ),
     ] {
         let (code, _, stderr) = check(&[&fixture(file)], &[]);
         assert_eq!(code, 2, "{file}: {stderr}");
