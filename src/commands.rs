@@ -38,6 +38,12 @@ pub enum Error {
     Write { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Setup(#[from] source::aws::SetupError),
+    /// Loading panicked (a bug): the load fails, the process goes on.
+    #[error("loading panicked: {0}")]
+    Panic(String),
+    /// A daemon task stopped before shutdown: exit 4.
+    #[error("the daemon's {task} stopped: {how}")]
+    TaskFailed { task: &'static str, how: String },
 }
 
 /// Runs the command the arguments name.

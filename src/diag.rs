@@ -361,7 +361,7 @@ pub fn parse_toml<'i>(
 /// and so is an encoding [`decode`] does not read (pointing at the first byte
 /// that is not UTF-8).
 pub fn read_file(diags: &mut Diagnostics, path: &std::path::Path) -> Option<FileId> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match regular_file(path).and_then(|()| std::fs::read(path)) {
         Ok(bytes) => bytes,
         Err(err) => {
             diags.io_error(path, "read", &err);
@@ -384,6 +384,25 @@ pub fn read_file(diags: &mut Diagnostics, path: &std::path::Path) -> Option<File
             None
         }
     }
+}
+
+/// Checks, without opening it, that a path is a regular file (through
+/// symlinks): opening a FIFO blocks until a writer comes, and a device never
+/// ends.
+pub fn regular_file(path: &std::path::Path) -> io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    let what = if meta.is_dir() {
+        "a directory"
+    } else {
+        "a FIFO, socket or device"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file: it is {what}"),
+    ))
 }
 
 /// Why a file's bytes are not text routewarden reads.

@@ -300,6 +300,7 @@ pub fn stream_routes_file(
 /// [`crate::diag::decode`] refuses is an error, and the caller reads it again
 /// for the diagnostics.
 fn open_text(path: &Path) -> std::io::Result<position::Counting<Box<dyn BufRead>>> {
+    crate::diag::regular_file(path)?;
     let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
     let head = file.fill_buf()?;
     let reader: Box<dyn BufRead> = if head.starts_with(&[0xEF, 0xBB, 0xBF]) {

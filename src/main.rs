@@ -33,6 +33,13 @@ fn main() -> ExitCode {
             err.0.eprint();
             ExitCode::from(2)
         }
+        Err(err @ Error::TaskFailed { .. }) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err}");
+            }
+            ExitCode::from(4)
+        }
         Err(err) => {
             #[allow(clippy::print_stderr)]
             {

@@ -57,6 +57,9 @@ pub struct Metrics {
     pub shard: GaugeVec,
     /// Always 1; the version.
     pub build_info: GaugeVec,
+    /// Daemon tasks (server, reloader) that stopped before shutdown; the
+    /// daemon then exits with status 4.
+    pub task_failures: IntCounterVec,
 }
 
 fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -190,6 +193,14 @@ impl Metrics {
                 "Always 1; the build.",
                 &["version"],
             ),
+            task_failures: IntCounterVec::new(
+                Opts::new(
+                    "routewarden_task_failures_total",
+                    "Daemon tasks that stopped before shutdown (the daemon then exits).",
+                ),
+                &["task"],
+            )
+            .expect("valid metric"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.violation.clone()),
@@ -211,6 +222,7 @@ impl Metrics {
             Box::new(m.audit_interval.clone()),
             Box::new(m.shard.clone()),
             Box::new(m.build_info.clone()),
+            Box::new(m.task_failures.clone()),
         ];
         for collector in collectors {
             m.registry.register(collector).expect("unique metric names");

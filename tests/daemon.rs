@@ -962,3 +962,129 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     .await
     .unwrap();
 }
+
+/// Waits for the daemon to exit after SIGTERM, within the shutdown bound.
+fn terminated(daemon: &mut Daemon) -> std::process::ExitStatus {
+    daemon.signal("TERM");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "exits within the shutdown bound"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_fifo_in_the_policy_directory_blocks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let rule = |id: &str| {
+        format!(
+            "[[rules]]\nid = \"{id}\"\ntitle = \"t\"\nseverity = \"high\"\nrequire = {{ authorization_type = {{ ne = \"NONE\" }} }}\n"
+        )
+    };
+    write(&policies, "org.toml", &rule("ORG-1"));
+    // A FIFO with a policy file's name, and a large backup beside it.
+    let fifo = policies.join("zz-pipe.toml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(policies.join("org.toml.bak"), vec![b'#'; 50 << 20]).unwrap();
+    let config = config(
+        dir.path(),
+        &format!("policies = [\"{}\"]", policies.display()),
+    );
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "--routes",
+            "examples/fleet.json",
+        ],
+    );
+    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let has = |d: &Daemon, id: &str| {
+        sample(&d.metrics(), "routewarden_violations", &[("rule_id", id)]).is_some()
+    };
+    assert!(has(&daemon, "ORG-1"));
+    // The watcher keeps watching, and cycles go on, while the FIFO has no writer.
+    let cycles = |d: &Daemon| {
+        sample(
+            &d.metrics(),
+            "routewarden_audit_cycles_total",
+            &[("outcome", "complete")],
+        )
+        .unwrap()
+    };
+    let before = cycles(&daemon);
+    write(&policies, "org.toml", &rule("ORG-2"));
+    daemon.wait_for(
+        |d| has(d, "ORG-2") && cycles(d) > before + 2.0,
+        "reloaded, cycles go on",
+    );
+    let started = Instant::now();
+    assert_eq!(daemon.get("/healthz").0, 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("skipped in a policy directory") && log.contains("zz-pipe.toml"),
+        "the FIFO is named:\n{log}"
+    );
+    assert_eq!(terminated(&mut daemon).code(), Some(0));
+}
+
+#[test]
+fn a_config_that_once_panicked_is_a_failed_reload_and_reload_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "");
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &[
+            "-c",
+            config.to_str().unwrap(),
+            "--routes",
+            "examples/fleet.json",
+        ],
+    );
+    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let reloaded = |d: &Daemon| {
+        sample(
+            &d.metrics(),
+            "routewarden_config_last_reload_successful",
+            &[],
+        )
+    };
+    // `requests_per_second = 1e12` used to pass validation and panic the
+    // limiter, killing the reloader for good with the metric left at 1.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[aws]\nrequests_per_second = 1e12\n"),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for(
+        |d| reloaded(d) == Some(0.0),
+        "the failed reload is reported",
+    );
+    std::fs::write(
+        &config,
+        format!("{text}\n[aws]\nrequests_per_second = 20.0\n"),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for(|d| reloaded(d) == Some(1.0), "the next reload succeeds");
+    assert_eq!(daemon.get("/healthz").0, 200);
+    assert_eq!(terminated(&mut daemon).code(), Some(0));
+}

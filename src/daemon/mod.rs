@@ -84,19 +84,57 @@ impl Args {
 }
 
 /// Loads config, policies, baseline and source; every problem is an error.
-async fn load(args: &Args, shard: Shard, generation: u64) -> Result<Loaded, Error> {
-    let config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    let policies = PolicySet::load(&args.policy_sources(&config))?;
-    let baseline = match args.baseline.as_ref().or(config.audit.baseline.as_ref()) {
-        Some(path) => Some(source::read_files(std::slice::from_ref(path))?.inventory),
-        None => None,
-    };
+/// File I/O runs on the blocking pool, never on the runtime's workers; a
+/// panic anywhere in loading is a failed load, never a dead reloader.
+async fn load(args: &Arc<Args>, shard: Shard, generation: u64) -> Result<Loaded, Error> {
+    no_panic(load_inner(args, shard, generation)).await
+}
+
+/// A load that panics is a failed load ([`Error::Panic`]), not a dead task.
+async fn no_panic<T>(
+    load: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(load)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(Error::Panic(panic_message(&*panic))))
+}
+
+/// What a panic said, for the log line of a failed load.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+async fn load_inner(args: &Arc<Args>, shard: Shard, generation: u64) -> Result<Loaded, Error> {
+    let files = args.clone();
+    let (config, policies, baseline) = tokio::task::spawn_blocking(move || {
+        let args = files;
+        let config = match &args.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let policies = PolicySet::load(&args.policy_sources(&config))?;
+        let baseline = match args.baseline.as_ref().or(config.audit.baseline.as_ref()) {
+            Some(path) => Some(source::read_files(std::slice::from_ref(path))?.inventory),
+            None => None,
+        };
+        if !args.routes.is_empty() {
+            // Read once now so that a broken file fails the (re)load, not a cycle.
+            source::read_files(&args.routes)?;
+        }
+        Ok::<_, Error>((config, policies, baseline))
+    })
+    .await
+    .map_err(|err| match err.try_into_panic() {
+        Ok(panic) => Error::Panic(panic_message(&*panic)),
+        Err(err) => Error::Panic(err.to_string()),
+    })??;
     let source = if !args.routes.is_empty() {
-        // Read once now so that a broken file fails the (re)load, not a cycle.
-        source::read_files(&args.routes)?;
         Source::Files(args.routes.clone())
     } else if config.targets.is_empty() {
         return Err(Error::Usage(
@@ -175,18 +213,54 @@ pub async fn run(cli: &Cli) -> Result<Exit, Error> {
     ));
     let signals = tokio::spawn(shutdown_signal(cancel.clone()));
 
-    schedule(current, metrics, ready, cancel.clone()).await;
+    // Supervision: the scheduler runs here; the server and the reloader must
+    // live as long as it does. One that ends (or panics) before shutdown
+    // leaves the daemon half-alive, so the daemon stops with an error instead.
+    let mut server = server;
+    let mut reloader = reloader;
+    let ended: Option<(&str, String)> = tokio::select! {
+        () = schedule(current, metrics.clone(), ready, cancel.clone()) => None,
+        result = &mut server => Some(("server", task_end(result))),
+        result = &mut reloader => Some(("reloader", task_end(result))),
+    };
+    // At shutdown every task ends: only an end before it is a failure.
+    let failed = ended.filter(|_| !cancel.is_cancelled());
+    if let Some((task, how)) = &failed {
+        metrics.task_failures.with_label_values(&[task]).inc();
+        if *task == "reloader" {
+            metrics.reload_successful.set(0.0);
+        }
+        tracing::error!(task, how = %how, "a daemon task stopped; the daemon stops rather than run half-alive");
+    }
 
     // Stop the others and wait, within the bound.
     cancel.cancel();
     let _ = tokio::time::timeout(SHUTDOWN_BOUND, async {
-        let _ = server.await;
-        let _ = reloader.await;
+        if !server.is_finished() {
+            let _ = server.await;
+        }
+        if !reloader.is_finished() {
+            let _ = reloader.await;
+        }
     })
     .await;
     signals.abort();
     tracing::info!("routewarden daemon stopped");
-    Ok(Exit::Success)
+    match failed {
+        Some((task, how)) => Err(Error::TaskFailed { task, how }),
+        None => Ok(Exit::Success),
+    }
+}
+
+/// How a supervised task ended before shutdown.
+fn task_end<T>(result: Result<T, tokio::task::JoinError>) -> String {
+    match result {
+        Ok(_) => "it returned".to_owned(),
+        Err(err) => match err.try_into_panic() {
+            Ok(panic) => format!("it panicked: {}", panic_message(&*panic)),
+            Err(err) => err.to_string(),
+        },
+    }
 }
 
 /// Waits for SIGTERM or SIGINT, then cancels everything.
@@ -232,7 +306,8 @@ async fn reload_loop(
     };
     let mut watch = tokio::time::interval(WATCH_INTERVAL);
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut fingerprint = watched_fingerprint(&args, &current.read().expect("lock").config);
+    let config = current.read().expect("lock").config.clone();
+    let mut fingerprint = watched_fingerprint(args.clone(), config).await;
     loop {
         let reason = tokio::select! {
             // A signal asks for a reload whatever the files say.
@@ -240,7 +315,8 @@ async fn reload_loop(
             // Files are polled: ConfigMap updates swap symlinks, which change
             // no inode a watcher would be looking at.
             _ = watch.tick() => {
-                let now = watched_fingerprint(&args, &current.read().expect("lock").config);
+                let config = current.read().expect("lock").config.clone();
+                let now = watched_fingerprint(args.clone(), config).await;
                 if now == fingerprint { continue; }
                 fingerprint = now;
                 "file changed"
@@ -251,7 +327,7 @@ async fn reload_loop(
         match load(&args, shard, generation).await {
             Ok(loaded) => {
                 publish_loaded(&metrics, &loaded);
-                fingerprint = watched_fingerprint(&args, &loaded.config);
+                fingerprint = watched_fingerprint(args.clone(), loaded.config.clone()).await;
                 *current.write().expect("lock") = Arc::new(loaded);
                 metrics.reload_successful.set(1.0);
                 metrics.reload_success_timestamp.set(unix_now());
@@ -269,17 +345,32 @@ async fn reload_loop(
     }
 }
 
-/// A hash of every watched file's contents (config, policies, baseline).
-fn watched_fingerprint(args: &Args, config: &Config) -> u64 {
+/// A fingerprint of every watched file (config, policies, baseline), from
+/// metadata alone: path, size, modification time, inode. Nothing is opened
+/// or read, so a FIFO cannot block it and a large file costs nothing; it
+/// runs on the blocking pool. In a policy directory only policy files
+/// count; one that is not a regular file is marked as such here, and the
+/// reload it triggers skips it with a warning.
+async fn watched_fingerprint(args: Arc<Args>, config: Config) -> u64 {
+    tokio::task::spawn_blocking(move || fingerprint_files(&args, &config))
+        .await
+        .unwrap_or_default()
+}
+
+fn fingerprint_files(args: &Args, config: &Config) -> u64 {
     use std::hash::Hasher;
+    use std::os::unix::fs::MetadataExt;
     let mut paths: Vec<PathBuf> = Vec::new();
     paths.extend(args.config.clone());
     for source in args.policy_sources(config) {
         if let PolicySource::Path(path) = source {
             if path.is_dir() {
                 if let Ok(entries) = std::fs::read_dir(&path) {
-                    let mut files: Vec<PathBuf> =
-                        entries.filter_map(Result::ok).map(|e| e.path()).collect();
+                    let mut files: Vec<PathBuf> = entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| crate::policy::is_policy_file(p))
+                        .collect();
                     files.sort();
                     paths.extend(files);
                 }
@@ -292,8 +383,16 @@ fn watched_fingerprint(args: &Args, config: &Config) -> u64 {
     let mut hasher = fnv::FnvHasher::default();
     for path in paths {
         hasher.write(path.as_os_str().as_encoded_bytes());
-        match std::fs::read(&path) {
-            Ok(bytes) => hasher.write(&bytes),
+        // Through symlinks: a ConfigMap swaps the link, the target changes.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => {
+                hasher.write_u64(meta.len());
+                hasher.write_i64(meta.mtime());
+                hasher.write_i64(meta.mtime_nsec());
+                hasher.write_u64(meta.ino());
+                hasher.write_u64(meta.dev());
+            }
+            Ok(_) => hasher.write(b"\0not a regular file"),
             Err(_) => hasher.write(b"\0missing"),
         }
     }
@@ -508,5 +607,32 @@ fn publish_requests(metrics: &Metrics, loaded: &Loaded, seen: &mut Published) {
             .backoff
             .with_label_values(&[&*target])
             .inc_by((now.1 - before.1).max(0.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_load_is_a_failed_load() {
+        let panicking = async {
+            let rate: Option<f64> = None;
+            Ok::<f64, Error>(rate.expect("a bug in a loader"))
+        };
+        match no_panic(panicking).await {
+            Err(Error::Panic(message)) => assert_eq!(message, "a bug in a loader"),
+            other => panic!("{other:?}"),
+        }
+        let blocking = async {
+            tokio::task::spawn_blocking(|| -> Result<(), Error> { panic!("in {}", "a file") })
+                .await
+                .map_err(|err| Error::Panic(panic_message(&*err.into_panic())))?
+        };
+        match no_panic(blocking).await {
+            Err(Error::Panic(message)) => assert_eq!(message, "in a file"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(no_panic(async { Ok::<_, Error>(7) }).await.unwrap(), 7);
     }
 }

@@ -243,6 +243,7 @@ impl PolicySet {
     }
 
     fn compile(mut diags: Diagnostics, files: Vec<diag::FileId>) -> Result<PolicySet, LoadError> {
+        let files_read = files.clone();
         let mut rules: Vec<(Rule, diag::FileId, std::ops::Range<usize>)> = Vec::new();
         let mut drafts = Vec::new();
         for file in files {
@@ -290,6 +291,25 @@ impl PolicySet {
                 );
             }
             exemptions.push(draft.exemption);
+        }
+        if diags.is_empty() && !rules.iter().any(|(r, _, _)| r.info.enabled) {
+            // Fail closed: an audit with no rule passes every route.
+            let (message, label) = if rules.is_empty() {
+                (
+                    "no rules loaded: the policies define no [[rules]]",
+                    "add rules, or `builtin` for the built-in pack",
+                )
+            } else {
+                (
+                    "no enabled rules: every loaded rule has `enabled = false`",
+                    "enable a rule, or add `builtin` for the built-in pack",
+                )
+            };
+            let file = match files_read.first() {
+                Some(file) => *file,
+                None => diags.add_file("policies", String::new()),
+            };
+            diags.push(file, 0..0, message, label);
         }
         if !diags.is_empty() {
             return Err(LoadError(diags));
@@ -351,7 +371,10 @@ impl PolicySet {
     }
 }
 
-/// The files of a policy path: the file itself, or a directory's `*.toml` by name.
+/// The files of a policy path: the file itself, or a directory's policy
+/// files (`*.toml`, any case) by name. Entries that are not regular files
+/// (FIFOs, sockets, devices) are skipped with a warning, never opened; a
+/// directory with no policy file is an error, not an empty policy.
 fn read_policy_path(diags: &mut Diagnostics, path: &Path) -> Vec<diag::FileId> {
     if !path.is_dir() {
         return diag::read_file(diags, path).into_iter().collect();
@@ -366,13 +389,38 @@ fn read_policy_path(diags: &mut Diagnostics, path: &Path) -> Vec<diag::FileId> {
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|p| p.extension().is_some_and(|ext| ext == "toml") && p.is_file())
+        .filter(|p| is_policy_file(p))
+        .filter(|p| match diag::regular_file(p) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(path = %p.display(), %err, "skipped in a policy directory");
+                false
+            }
+        })
         .collect();
     paths.sort();
+    if paths.is_empty() {
+        let file = diags.add_file(path.display().to_string(), String::new());
+        diags.push(
+            file,
+            0..0,
+            format!(
+                "no policy files in {}: it holds no *.toml file",
+                path.display()
+            ),
+            "a policy directory that loads nothing would pass every route",
+        );
+    }
     paths
         .iter()
         .filter_map(|p| diag::read_file(diags, p))
         .collect()
+}
+
+/// Whether a directory entry's name is a policy file's: `*.toml`, any case.
+pub fn is_policy_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"))
 }
 
 #[cfg(test)]

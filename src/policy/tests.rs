@@ -292,13 +292,36 @@ fn combinators_and_target_context() {
 
 #[test]
 fn disabled_rules_load_but_do_not_evaluate() {
-    let set = load(
-        "[[rules]]\nid = \"OFF\"\ntitle = \"t\"\nseverity = \"low\"\nenabled = false\nrequire = { method = \"NEVER\" }\n\
-         [[exemptions]]\nrule = \"OFF\"\nreason = \"r\"\n",
+    let off = "[[rules]]\nid = \"OFF\"\ntitle = \"t\"\nseverity = \"low\"\nenabled = false\nrequire = { method = \"NEVER\" }\n\
+         [[exemptions]]\nrule = \"OFF\"\nreason = \"r\"\n";
+    let on = "[[rules]]\nid = \"ON\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = { method = \"GET\" }\n";
+    let set = load(&format!("{off}{on}")).unwrap();
+    assert_eq!(set.rules.len(), 2);
+    assert_eq!(set.enabled().count(), 1);
+    // Fail closed: nothing enabled would pass every route.
+    let err = load(off).unwrap_err();
+    assert!(err.contains("no enabled rules"), "{err}");
+}
+
+#[test]
+fn policies_that_load_no_rule_fail_closed() {
+    let err = load("[[exemptions]]\nrule = \"*\"\nreason = \"r\"\n").unwrap_err();
+    assert!(err.contains("policy.toml:1:1 no rules loaded"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a policy").unwrap();
+    let err = PolicySet::load(&[PolicySource::Path(dir.path().to_path_buf())]).unwrap_err();
+    assert!(
+        err.0.problems()[0].message.contains("holds no *.toml file"),
+        "{err}"
+    );
+    // `.TOML` is a policy file too: it loads rather than being skipped.
+    std::fs::write(
+        dir.path().join("ORG.TOML"),
+        "[[rules]]\nid = \"ORG-1\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = { method = \"GET\" }\n",
     )
     .unwrap();
-    assert_eq!(set.rules.len(), 1);
-    assert_eq!(set.enabled().count(), 0);
+    let set = PolicySet::load(&[PolicySource::Path(dir.path().to_path_buf())]).unwrap();
+    assert_eq!(set.enabled().count(), 1);
 }
 
 #[test]

@@ -145,17 +145,18 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
         super::api_label(&finding.api_id, finding.api_name.as_deref())
     );
     // Identity across runs: rule, target, region, API and route, not the line
-    // (a file reformatted is not a new finding). FNV is stable everywhere.
+    // (a file reformatted is not a new finding). Each part is length-prefixed,
+    // so no two different tuples encode alike; FNV is stable everywhere.
     let mut hasher = fnv::FnvHasher::default();
     for part in [
         &*finding.rule.id,
-        target,
-        finding.region.as_deref().unwrap_or("-"),
+        finding.target_name.as_deref().unwrap_or(""),
+        finding.region.as_deref().unwrap_or(""),
         &finding.api_id,
         &finding.route_key,
     ] {
+        hasher.write_u64(part.len() as u64);
         hasher.write(part.as_bytes());
-        hasher.write_u8(0);
     }
     let mut fingerprints = BTreeMap::new();
     fingerprints.insert(

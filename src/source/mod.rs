@@ -36,7 +36,14 @@ impl Source {
     /// they are the user's input, not a service that may recover.
     pub async fn fetch(&self) -> Result<Fetched, LoadError> {
         match self {
-            Source::Files(paths) => read_files(paths),
+            // Files are read on the blocking pool: the runtime's workers
+            // serve /healthz and /metrics meanwhile.
+            Source::Files(paths) => {
+                let paths = paths.clone();
+                tokio::task::spawn_blocking(move || read_files(&paths))
+                    .await
+                    .expect("reading fleet files does not panic")
+            }
             Source::Aws(aws) => Ok(aws.fetch().await),
         }
     }
