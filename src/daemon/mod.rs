@@ -617,8 +617,9 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_load_is_a_failed_load() {
         let panicking = async {
-            let rate: Option<f64> = None;
-            Ok::<f64, Error>(rate.expect("a bug in a loader"))
+            let rates: Vec<f64> = Vec::new();
+            let first = rates.first().copied();
+            Ok::<f64, Error>(first.unwrap_or_else(|| panic!("a bug in a loader")))
         };
         match no_panic(panicking).await {
             Err(Error::Panic(message)) => assert_eq!(message, "a bug in a loader"),
