@@ -304,14 +304,13 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
         if let Some(v) = aws.get("endpoint_url")
             && let Some(url) = cur.string(v, "endpoint_url")
         {
-            if url.starts_with("http://") || url.starts_with("https://") {
-                a.endpoint_url = Some(url.to_owned());
-            } else {
-                cur.error(
+            match endpoint_url(url) {
+                Ok(url) => a.endpoint_url = Some(url),
+                Err(why) => cur.error(
                     v.span(),
-                    format_args!("invalid endpoint_url `{url}`"),
-                    "expected an http:// or https:// URL",
-                );
+                    format_args!("invalid endpoint_url: {why}"),
+                    "expected http(s)://HOST[:PORT][/PATH], e.g. http://127.0.0.1:5000",
+                ),
             }
         }
         if let Some(v) = aws.get("requests_per_second") {
@@ -399,6 +398,27 @@ fn section<'t, 'i>(
     let section = cur.table(value, key)?;
     cur.deny_unknown_keys(section, allowed, &format!("[{key}]"));
     Some(section)
+}
+
+/// Checks an AWS endpoint override (config, `--endpoint-url`,
+/// `AWS_ENDPOINT_URL`): an http or https URL with a host, and no user name
+/// or password (they would be sent nowhere and printed by the SDK's debug
+/// logs), query or fragment. Returns it as given.
+pub fn endpoint_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|err| format!("`{text}` is not a URL ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{text}` is not an http:// or https:// URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "the URL holds a user name or password: credentials come from the AWS credential chain, never from the endpoint"
+                .to_owned(),
+        );
+    }
+    if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{text}` must be http(s)://HOST[:PORT][/PATH]"));
+    }
+    Ok(text.to_owned())
 }
 
 /// An inclusive range of an integer setting, and why its bounds are there.
@@ -783,6 +803,27 @@ name = "a"
             assert!(err.contains(line), "missing {line:?} in:\n{err}");
         }
         assert_eq!(err.lines().count(), expected.len(), "{err}");
+    }
+
+    #[test]
+    fn endpoint_urls_carry_no_credentials() {
+        for (url, expected) in [
+            ("http://user:pass@127.0.0.1:5000", "user name or password"),
+            ("http://user@127.0.0.1:5000", "user name or password"),
+            ("127.0.0.1:5000", "is not a URL"),
+            ("ftp://127.0.0.1:5000", "not an http:// or https:// URL"),
+            ("http://127.0.0.1:5000/?x=1", "must be http(s)://HOST"),
+        ] {
+            let err = load(&format!("[aws]\nendpoint_url = \"{url}\"\n")).unwrap_err();
+            assert!(
+                err.starts_with("routewarden.toml:2:16 invalid endpoint_url"),
+                "{url}: {err}"
+            );
+            assert!(err.contains(expected), "{url}: {err}");
+            assert!(!err.contains("pass@"), "the password is not echoed");
+        }
+        let ok = load("[aws]\nendpoint_url = \"https://apigateway.example:8443/base\"\n").unwrap();
+        assert!(ok.aws.endpoint_url.is_some());
     }
 
     #[test]

@@ -42,9 +42,17 @@ pub struct Route {
     pub model_selection_expression: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_response_selection_expression: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unique::map"
+    )]
     pub request_models: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unique::map"
+    )]
     pub request_parameters: Option<BTreeMap<String, ParameterConstraints>>,
     /// The line of its `RouteKey` in the file it was read from.
     #[serde(skip, default = "position::route_line")]
@@ -89,7 +97,11 @@ pub struct Api {
     pub name: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol_type: Option<Arc<str>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unique::map"
+    )]
     pub tags: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_name: Option<Arc<str>>,
@@ -400,6 +412,57 @@ fn not_a_route(keys: &[String]) -> Option<&'static str> {
     }
 }
 
+/// Maps whose keys must be unique: JSON allows a key twice and serde keeps the
+/// last, so `{"env": "dev", "env": "prod"}` would hide a value from the
+/// audit. A duplicate key is an error (struct fields are checked by serde).
+mod unique {
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, Visitor};
+
+    pub fn map<'de, D, V>(d: D) -> Result<Option<BTreeMap<String, V>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        V: Deserialize<'de>,
+    {
+        struct Unique<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Unique<V> {
+            type Value = Option<BTreeMap<String, V>>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object with unique keys")
+            }
+
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(A::Error::custom(format_args!("duplicate key `{key}`")));
+                    }
+                    let value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(Some(map))
+            }
+        }
+        d.deserialize_option(Unique(PhantomData))
+    }
+}
+
 /// Line tracking for the streaming parser. serde_json reads its input one
 /// byte at a time and never ahead of the value it parses (it peeks one
 /// byte), so a reader that counts newlines knows the line of the value being
@@ -546,7 +609,14 @@ mod stream {
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
             let (mut apis, mut items, mut next_token) = (false, None, None);
             let mut keys = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             while let Some(key) = map.next_key::<String>()? {
+                // Two `Apis` (or `Items`) would be merged: an error instead.
+                if !seen.insert(key.clone()) {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "duplicate key `{key}`"
+                    )));
+                }
                 match key.as_str() {
                     "Apis" => {
                         apis |= map.next_value_seed(Apis {
@@ -559,6 +629,7 @@ mod stream {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
+                // Enough to say what the document looks like.
                 if keys.len() < 32 {
                     keys.push(key);
                 }
@@ -769,6 +840,31 @@ mod tests {
             err.starts_with("fleet.json:1:2 malformed fleet file: expected ident"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_an_error_not_a_merge() {
+        for (text, expected) in [
+            (
+                r#"{"Apis": [], "Apis": [{"ApiId": "b", "Routes": []}]}"#,
+                "duplicate field `Apis`",
+            ),
+            (
+                r#"{"Apis": [{"ApiId": "a", "Tags": {"env": "dev", "env": "prod"}}]}"#,
+                "duplicate key `env`",
+            ),
+            (
+                r#"{"Items": [{"RouteKey": "GET /", "RequestModels": {"m": "a", "m": "b"}}]}"#,
+                "duplicate key `m`",
+            ),
+            (
+                r#"{"Items": [{"RouteKey": "GET /", "AuthorizationType": "JWT", "AuthorizationType": "NONE"}]}"#,
+                "duplicate field `AuthorizationType`",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]

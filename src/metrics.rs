@@ -10,6 +10,7 @@ use prometheus::{
 };
 
 use crate::audit::{Finding, Status};
+use crate::policy::Severity;
 
 /// Buckets of `routewarden_audit_cycle_duration_seconds`: a cycle takes from
 /// under a second (files) to many minutes (large throttled estates).
@@ -245,20 +246,20 @@ impl Metrics {
         String::from_utf8(buffer).expect("the text format is UTF-8")
     }
 
-    /// Rebuilds the per-finding gauges. Returns how many violation series the
-    /// cap left out.
+    /// Rebuilds the per-finding gauges. The cap keeps the most severe
+    /// violations' series (so info findings can never push out a critical
+    /// one); returns how many series it left out, by severity.
     pub fn publish_findings<'a>(
         &self,
         findings: impl Iterator<Item = &'a Finding>,
         cap: usize,
-    ) -> usize {
+    ) -> BTreeMap<Severity, usize> {
         self.violation.reset();
         self.violations.reset();
         self.exemptions.reset();
         let mut by_rule: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
         let mut exemptions: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        let mut series = 0usize;
-        let mut dropped = 0usize;
+        let mut open: Vec<&Finding> = Vec::new();
         for f in findings {
             let target = f.target_name.as_deref().unwrap_or("");
             match f.status {
@@ -270,24 +271,29 @@ impl Metrics {
                     *by_rule
                         .entry((&f.rule.id, f.severity().as_str(), target))
                         .or_default() += 1;
-                    if series < cap {
-                        series += 1;
-                        self.violation
-                            .with_label_values(&[
-                                &*f.rule.id,
-                                f.severity().as_str(),
-                                target,
-                                f.region.as_deref().unwrap_or(""),
-                                &f.api_id,
-                                f.api_name.as_deref().unwrap_or(""),
-                                &f.route_key,
-                            ])
-                            .set(1.0);
-                    } else {
-                        dropped += 1;
-                    }
+                    open.push(f);
                 }
             }
+        }
+        // Most severe first; a stable sort keeps the state's order within one.
+        open.sort_by_key(|f| std::cmp::Reverse(f.severity()));
+        let mut dropped: BTreeMap<Severity, usize> = BTreeMap::new();
+        for (n, f) in open.into_iter().enumerate() {
+            if n >= cap {
+                *dropped.entry(f.severity()).or_default() += 1;
+                continue;
+            }
+            self.violation
+                .with_label_values(&[
+                    &*f.rule.id,
+                    f.severity().as_str(),
+                    f.target_name.as_deref().unwrap_or(""),
+                    f.region.as_deref().unwrap_or(""),
+                    &f.api_id,
+                    f.api_name.as_deref().unwrap_or(""),
+                    &f.route_key,
+                ])
+                .set(1.0);
         }
         for ((rule, severity, target), n) in by_rule {
             self.violations
@@ -299,7 +305,8 @@ impl Metrics {
                 .with_label_values(&[rule, state])
                 .set(n as f64);
         }
-        self.violation_series_dropped.set(dropped as f64);
+        self.violation_series_dropped
+            .set(dropped.values().sum::<usize>() as f64);
         dropped
     }
 }

@@ -309,6 +309,14 @@ fn the_cap_limits_per_route_series_but_not_the_counts() {
         .filter(|l| l.starts_with("routewarden_violation{"))
         .count();
     assert_eq!(series, 2);
+    // The most severe are kept: 20 info series can never push out RW001.
+    assert!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("routewarden_violation{"))
+            .all(|l| l.contains("severity=\"critical\"")),
+        "{metrics}"
+    );
     // 7 open violations with the built-in pack alone (no exemptions): 5 dropped.
     assert_eq!(
         sample(&metrics, "routewarden_violation_series_dropped", &[]),
@@ -320,6 +328,11 @@ fn the_cap_limits_per_route_series_but_not_the_counts() {
         .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
         .sum();
     assert_eq!(total, 7.0, "routewarden_violations stays complete");
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("1 critical, 1 high, 2 medium, 1 info"),
+        "the dropped series are counted by severity:\n{log}"
+    );
 }
 
 #[test]

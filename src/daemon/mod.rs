@@ -518,11 +518,18 @@ async fn cycle(loaded: &Loaded, state: &mut state::State, metrics: &Metrics, see
 /// Rebuilds every per-API gauge from the state.
 fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
     let dropped = metrics.publish_findings(state.findings(), cap);
-    if dropped > 0 {
+    if !dropped.is_empty() {
+        let by_severity = dropped
+            .iter()
+            .rev()
+            .map(|(severity, n)| format!("{n} {severity}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         tracing::warn!(
-            dropped,
+            dropped = dropped.values().sum::<usize>(),
+            by_severity,
             cap,
-            "violation series over max_violation_series were left out"
+            "violation series over max_violation_series were left out, least severe first"
         );
     }
     metrics.routes.reset();

@@ -45,6 +45,8 @@ pub const SESSION_NAME: &str = "routewarden";
 pub enum SetupError {
     #[error("target `{target}` has no region: set `region` for it, `[aws] region`, or AWS_REGION")]
     NoRegion { target: String },
+    #[error("invalid AWS_ENDPOINT_URL: {0}")]
+    Endpoint(String),
 }
 
 /// How a request ended, as `routewarden_aws_requests_total` labels it.
@@ -170,6 +172,12 @@ impl AwsSource {
         let endpoint = endpoint_url
             .map(str::to_owned)
             .or_else(|| config.aws.endpoint_url.clone());
+        // The SDK reads AWS_ENDPOINT_URL itself: hold it to the same rules.
+        if endpoint.is_none()
+            && let Some(url) = std::env::var_os("AWS_ENDPOINT_URL")
+        {
+            crate::config::endpoint_url(&url.to_string_lossy()).map_err(SetupError::Endpoint)?;
+        }
         let timeouts = TimeoutConfig::builder()
             .operation_attempt_timeout(config.aws.timeout)
             .connect_timeout(config.aws.timeout)
