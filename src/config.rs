@@ -38,6 +38,13 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `[aws] max_backoff`: ceiling for backoff after TooManyRequests.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// `[aws] max_response_bytes`: the largest response body read from AWS.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// `[aws] max_routes_per_api`: routes read from one API before it is given up.
+pub const DEFAULT_MAX_ROUTES_PER_API: usize = 10_000;
+/// `[aws] api_time_budget`: the longest one API (or one target's discovery)
+/// may take in a cycle.
+pub const DEFAULT_API_TIME_BUDGET: Duration = Duration::from_secs(5 * 60);
 
 /// A loaded, validated config.
 #[derive(Debug, Clone)]
@@ -96,6 +103,15 @@ pub struct Aws {
     pub timeout: Duration,
     /// Ceiling for backoff after TooManyRequests.
     pub max_backoff: Duration,
+    /// The largest response body read from AWS; a larger one is a
+    /// `malformed_response` for that API.
+    pub max_response_bytes: usize,
+    /// Routes read from one API before it is given up as incomplete (pages
+    /// are bounded with it: this over `page_size`, plus two).
+    pub max_routes_per_api: usize,
+    /// The longest reading one API (or one target's discovery) may take in a
+    /// cycle, retries and throttling included.
+    pub api_time_budget: Duration,
 }
 
 /// An account and region to audit.
@@ -152,6 +168,9 @@ impl Default for Config {
                 page_size: DEFAULT_PAGE_SIZE,
                 timeout: DEFAULT_TIMEOUT,
                 max_backoff: DEFAULT_MAX_BACKOFF,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+                max_routes_per_api: DEFAULT_MAX_ROUTES_PER_API,
+                api_time_budget: DEFAULT_API_TIME_BUDGET,
             },
             targets: Vec::new(),
         }
@@ -177,6 +196,9 @@ const AWS_KEYS: &[&str] = &[
     "page_size",
     "timeout",
     "max_backoff",
+    "max_response_bytes",
+    "max_routes_per_api",
+    "api_time_budget",
 ];
 const TARGET_KEYS: &[&str] = &[
     "name",
@@ -346,6 +368,18 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
             &mut a.max_backoff,
             duration(cur, aws, "max_backoff", MAX_BACKOFF),
         );
+        set(
+            &mut a.max_response_bytes,
+            count(cur, aws, "max_response_bytes", MAX_RESPONSE_BYTES),
+        );
+        set(
+            &mut a.max_routes_per_api,
+            count(cur, aws, "max_routes_per_api", MAX_ROUTES_PER_API),
+        );
+        set(
+            &mut a.api_time_budget,
+            duration(cur, aws, "api_time_budget", API_TIME_BUDGET),
+        );
     }
     if let Some(targets) = table.get("targets")
         && let Some(items) = cur.array(targets, "targets")
@@ -450,6 +484,16 @@ const PAGE_SIZE: Range = Range {
     max: 500,
     why: "the MaxResults AWS accepts",
 };
+const MAX_RESPONSE_BYTES: Range = Range {
+    min: 64 << 10,
+    max: 256 << 20,
+    why: "bytes of one response body",
+};
+const MAX_ROUTES_PER_API: Range = Range {
+    min: 1,
+    max: 1_000_000,
+    why: "routes read from one API",
+};
 /// `requests_per_second`. The contract's range is (0, 10000]; below one
 /// request in 1000 s no audit finishes within the longest interval (7 days
 /// hold 604 requests), and near zero the pacing period overflows a clock.
@@ -479,6 +523,10 @@ const JITTER: Span = Span {
 const TIMEOUT: Span = Span {
     min: Duration::from_millis(100),
     max: Duration::from_secs(600),
+};
+const API_TIME_BUDGET: Span = Span {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(24 * 3600),
 };
 const MAX_BACKOFF: Span = Span {
     min: Duration::from_secs(1),

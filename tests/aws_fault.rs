@@ -639,3 +639,114 @@ async fn a_connection_cut_mid_response_is_retried_then_names_the_api() {
     );
     assert_eq!(route_keys(&report, "cut-once"), route_keys(&report, "fine"));
 }
+
+/// `--check --format json` as a child process, watching its peak RSS
+/// (`VmHWM`) until it exits: the exit code, the report, stderr, the peak in
+/// MiB and the wall time.
+fn check_watched(
+    server: &FaultServer,
+    aws: &str,
+) -> (Option<i32>, Value, String, f64, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &server.url(),
+        &format!("{aws}\n[[targets]]\nname = \"t\""),
+    );
+    let started = std::time::Instant::now();
+    let mut child = support::command(dir.path())
+        .args(["--check", "--format", "json", "--fail-on", "never", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        support::json(&output),
+        support::stderr(&output),
+        peak_kb as f64 / 1024.0,
+        elapsed,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_endpoints_are_bounded_and_cost_only_their_api() {
+    let cases = [
+        (
+            Fault::EndlessPages(5000),
+            "incomplete",
+            "more than 10000 routes",
+        ),
+        (
+            Fault::EndlessBody,
+            "malformed_response",
+            "over 4194304 bytes",
+        ),
+        (
+            Fault::HugeBody(30 << 20),
+            "malformed_response",
+            "over 4194304 bytes",
+        ),
+        (Fault::HostileError, "bad_request", "BadRequestException"),
+        (Fault::Hang, "timeout", "time budget of 3s"),
+    ];
+    for (fault, kind, says) in cases {
+        let server =
+            FaultServer::start(vec![fault::api("other", 3), fault::api("victim", 3)]).await;
+        server.add_fault(Rule::on("victim", fault.clone()));
+        let aws = format!("{FAST}\napi_time_budget = \"3s\"");
+        let (code, report, stderr, peak_mib, elapsed) =
+            tokio::task::spawn_blocking(move || check_watched(&server, &aws))
+                .await
+                .unwrap();
+        assert_eq!(code, Some(3), "{fault:?}: {stderr}");
+        assert_eq!(
+            report["summary"]["apis"], 1,
+            "{fault:?}: the other API is audited"
+        );
+        let error = &report["errors"][0];
+        assert_eq!(
+            (error["api_id"].as_str(), error["kind"].as_str()),
+            (Some("victim"), Some(kind)),
+            "{fault:?}: {error:#}"
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(says), "{fault:?}: {message}");
+        assert!(
+            message.len() <= 1100,
+            "{fault:?}: an excerpt, not the body ({} bytes)",
+            message.len()
+        );
+        assert!(
+            stderr.len() < 64 << 10,
+            "{fault:?}: {} bytes of logs",
+            stderr.len()
+        );
+        assert!(peak_mib < 150.0, "{fault:?}: peak RSS {peak_mib:.0} MiB");
+        assert!(
+            elapsed < std::time::Duration::from_secs(20),
+            "{fault:?}: {elapsed:?}"
+        );
+        #[allow(clippy::print_stderr)]
+        eprintln!(
+            "{fault:?}: exit 3, {kind}, peak RSS {peak_mib:.1} MiB, {:.1} s",
+            elapsed.as_secs_f64()
+        );
+    }
+}

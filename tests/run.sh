@@ -76,7 +76,11 @@ if ! cargo deny --version >/dev/null 2>&1; then
   log "installing cargo-deny"
   cargo install --locked cargo-deny
 fi
-# Advisories need a database this machine cannot fetch: docs/security.md.
+# cargo-deny reads the metadata of every package, those of other platforms
+# too: fetch them first (a fresh machine's registry cache has only what the
+# build needed). Advisories need a database this machine cannot fetch:
+# docs/security.md.
+cargo fetch --locked --quiet
 cargo deny --offline --log-level error check bans licenses sources
 
 log "deployment (manifests, CRDs, checkov, hadolint)"

@@ -26,6 +26,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::Fetched;
+use super::bounded::{self, BodyLimit};
 use crate::audit::{AuditError, ErrorKind, Operation};
 use crate::config::{Config, Discover, Target};
 use crate::inventory::{Api, Line, Location, Origin, ParameterConstraints, Route};
@@ -35,8 +36,11 @@ use crate::limiter::{self, Limiter};
 pub const MAX_THROTTLED_ATTEMPTS: u32 = 10;
 /// Attempts for 5xx, timeouts and transport errors.
 pub const MAX_FAILED_ATTEMPTS: u32 = 3;
-/// Pages of one listing before it is declared endless.
-pub const MAX_PAGES: usize = 100_000;
+/// APIs one target's discovery may list (GetApis pages are bounded by this
+/// over `page_size`, plus two): AWS's own quota is 600 per account and region.
+pub const MAX_APIS_PER_TARGET: usize = 100_000;
+/// The longest error message kept from a response: an excerpt, not the body.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
 /// Session name of assumed roles, visible in the account's CloudTrail.
 pub const SESSION_NAME: &str = "routewarden";
 
@@ -133,6 +137,8 @@ pub struct AwsSource {
     concurrency: usize,
     page_size: u32,
     max_backoff: Duration,
+    max_routes_per_api: usize,
+    api_time_budget: Duration,
 }
 
 /// An API found by discovery, before its routes are read.
@@ -251,7 +257,11 @@ impl AwsSource {
                 origin,
                 name: target.name.as_str().into(),
                 region: region.as_str().into(),
-                client: Client::new(&sdk_config),
+                client: Client::from_conf(
+                    aws_sdk_apigatewayv2::config::Builder::from(&sdk_config)
+                        .interceptor(BodyLimit(config.aws.max_response_bytes))
+                        .build(),
+                ),
                 limiter,
                 stats,
             });
@@ -261,6 +271,8 @@ impl AwsSource {
             concurrency: config.audit.concurrency,
             page_size: config.aws.page_size,
             max_backoff: config.aws.max_backoff,
+            max_routes_per_api: config.aws.max_routes_per_api,
+            api_time_budget: config.aws.api_time_budget,
         })
     }
 
@@ -279,7 +291,18 @@ impl AwsSource {
         let mut errors = Vec::new();
         let discovered: Vec<(Vec<ApiRef>, Vec<AuditError>)> =
             futures_util::stream::iter(0..self.targets.len())
-                .map(|t| self.discover(t))
+                .map(|t| async move {
+                    match tokio::time::timeout(self.api_time_budget, self.discover(t)).await {
+                        Ok(found) => found,
+                        Err(_) => {
+                            let failure = self.over_budget();
+                            (
+                                Vec::new(),
+                                vec![self.error(t, None, Operation::GetApis, failure)],
+                            )
+                        }
+                    }
+                })
                 .buffered(self.concurrency)
                 .collect()
                 .await;
@@ -309,7 +332,11 @@ impl AwsSource {
         progress.start(refs.len() as u64);
         let results: Vec<(ApiRef, Result<Vec<Route>, Failure>)> = futures_util::stream::iter(refs)
             .map(|api| async {
-                let routes = self.routes(&api).await;
+                // One API that never ends (pages, throttling, hangs) gives up
+                // its own budget, never the cycle's.
+                let routes = tokio::time::timeout(self.api_time_budget, self.routes(&api))
+                    .await
+                    .unwrap_or_else(|_| Err(self.over_budget()));
                 progress.inc();
                 (api, routes)
             })
@@ -370,6 +397,16 @@ impl AwsSource {
         Fetched {
             inventory: crate::inventory::Inventory { apis },
             errors,
+        }
+    }
+
+    fn over_budget(&self) -> Failure {
+        Failure {
+            kind: ErrorKind::Timeout,
+            message: format!(
+                "not read within the time budget of {} (api_time_budget)",
+                humantime::format_duration(self.api_time_budget)
+            ),
         }
     }
 
@@ -439,7 +476,8 @@ impl AwsSource {
         let mut refs = Vec::new();
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
+        let max_pages = MAX_APIS_PER_TARGET / self.page_size as usize + 2;
+        for _ in 0..max_pages {
             let page = self
                 .call(t, Operation::GetApis, || {
                     t.client
@@ -469,7 +507,7 @@ impl AwsSource {
                 Err(failure) => return Err(self.error(index, None, Operation::GetApis, failure)),
             }
         }
-        Err(self.error(index, None, Operation::GetApis, endless()))
+        Err(self.error(index, None, Operation::GetApis, endless(max_pages)))
     }
 
     /// Every route of an API, page by page.
@@ -478,7 +516,8 @@ impl AwsSource {
         let mut routes = Vec::new();
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
+        let max_pages = self.max_routes_per_api / self.page_size as usize + 2;
+        for _ in 0..max_pages {
             let page = self
                 .call(t, Operation::GetRoutes, || {
                     t.client
@@ -489,7 +528,18 @@ impl AwsSource {
                         .send()
                 })
                 .await?;
-            for route in page.items.unwrap_or_default() {
+            let items = page.items.unwrap_or_default();
+            if routes.len() + items.len() > self.max_routes_per_api {
+                return Err(Failure {
+                    kind: ErrorKind::Incomplete,
+                    message: format!(
+                        "more than {} routes (max_routes_per_api); given up after {} routes",
+                        self.max_routes_per_api,
+                        routes.len() + items.len()
+                    ),
+                });
+            }
+            for route in items {
                 match convert(route) {
                     Some(route) => routes.push(route),
                     None => {
@@ -505,7 +555,7 @@ impl AwsSource {
                 None => return Ok(routes),
             }
         }
-        Err(endless())
+        Err(endless(max_pages))
     }
 
     /// One request with routewarden's retries: every attempt waits on the
@@ -614,10 +664,12 @@ fn next_token(
     }
 }
 
-fn endless() -> Failure {
+fn endless(pages: usize) -> Failure {
     Failure {
-        kind: ErrorKind::MalformedResponse,
-        message: format!("pagination did not end after {MAX_PAGES} pages"),
+        kind: ErrorKind::Incomplete,
+        message: format!(
+            "pagination did not end after {pages} pages (bounded by max_routes_per_api over page_size)"
+        ),
     }
 }
 
@@ -652,6 +704,19 @@ fn convert(route: aws_sdk_apigatewayv2::types::Route) -> Option<Route> {
     })
 }
 
+/// An error message clipped to [`MAX_MESSAGE_BYTES`] (at a character
+/// boundary), saying how much was left out.
+fn short(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &message[..end], message.len() - end)
+}
+
 /// A failed attempt, classified once.
 #[derive(Debug)]
 struct Classified {
@@ -669,8 +734,16 @@ where
         kind,
         outcome,
         retry_after: None,
-        message: DisplayErrorContext(err).to_string(),
+        message: short(DisplayErrorContext(err).to_string()),
     };
+    if let Some(too_large) = bounded::too_large(err) {
+        return Classified {
+            kind: ErrorKind::MalformedResponse,
+            outcome: RequestOutcome::ServerError,
+            retry_after: None,
+            message: too_large.to_string(),
+        };
+    }
     match err {
         SdkError::TimeoutError(_) => plain(ErrorKind::Timeout, RequestOutcome::Timeout),
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {
@@ -695,14 +768,16 @@ where
                     .map(Duration::from_secs);
                 ms.or(secs)
             });
-            let message = match (code, ProvideErrorMetadata::message(err)) {
+            // An excerpt: a body that is not an AWS error could be the size
+            // of the response.
+            let message = short(match (code, ProvideErrorMetadata::message(err)) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_owned(),
                 _ => match status {
                     Some(status) => format!("HTTP {status}: {}", DisplayErrorContext(err)),
                     None => DisplayErrorContext(err).to_string(),
                 },
-            };
+            });
             let (kind, outcome) = match (code, status) {
                 (Some("TooManyRequestsException" | "ThrottlingException" | "Throttling"), _)
                 | (_, Some(429)) => (ErrorKind::Throttled, RequestOutcome::Throttled),

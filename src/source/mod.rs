@@ -3,6 +3,7 @@
 //! knows nothing about rules or findings.
 
 pub mod aws;
+mod bounded;
 
 use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry};

@@ -1,7 +1,10 @@
 //! A small ApiGatewayV2 server for what moto cannot do: real pagination with a
 //! server-side page cap, a token bucket that answers 429 TooManyRequests
 //! (optionally with retry-after hints), 5xx, hangs, invalid JSON, repeated
-//! tokens, NotFound and BadRequest mid-listing, connections cut mid-response.
+//! tokens, NotFound and BadRequest mid-listing, connections cut mid-response;
+//! and hostile endpoints: pagination that never ends (fresh tokens, pages that
+//! ignore MaxResults), bodies that never end or are huge, and error messages
+//! full of control characters.
 //! It speaks the REST-JSON wire format of GetApis, GetApi and GetRoutes,
 //! listens on 127.0.0.1 only, and counts what it served.
 
@@ -37,6 +40,41 @@ pub enum Fault {
     RepeatToken,
     /// A 200 whose body breaks off: the connection is cut mid-response.
     Reset,
+    /// GetRoutes pages of this many routes, whatever MaxResults says, each
+    /// with a fresh NextToken, forever.
+    EndlessPages(usize),
+    /// A 200 chunked body that never ends (the server stops at 8 GiB).
+    EndlessBody,
+    /// A 200 whose body is this many bytes, declared in Content-Length and
+    /// streamed (never held).
+    HugeBody(usize),
+    /// A 400 BadRequestException whose message holds terminal escapes, bidi
+    /// overrides, newlines and 2 MiB of filler.
+    HostileError,
+}
+
+/// The message of [`Fault::HostileError`] starts with this.
+pub const HOSTILE_MESSAGE: &str =
+    "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}evil\r\nERROR forged log line\n";
+
+/// `n` bytes of a JSON-looking body in 64 KiB chunks, never held at once.
+fn filler(n: usize) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    const CHUNK: usize = 64 << 10;
+    let chunk = axum::body::Bytes::from(vec![b' '; CHUNK]);
+    let head = axum::body::Bytes::from_static(b"{\"items\": [");
+    let chunks = n.saturating_sub(head.len()).div_ceil(CHUNK);
+    let last = n.saturating_sub(head.len()) - chunks.saturating_sub(1) * CHUNK;
+    futures_util::stream::iter(
+        std::iter::once(head)
+            .chain((0..chunks).map(move |i| {
+                if i + 1 == chunks {
+                    chunk.slice(..last)
+                } else {
+                    chunk.clone()
+                }
+            }))
+            .map(Ok),
+    )
 }
 
 /// Where a fault applies.
@@ -401,6 +439,25 @@ async fn gate(
             )
                 .into_response())
         }
+        Some(Fault::EndlessBody) => Err((
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            axum::body::Body::from_stream(filler(8 << 30)),
+        )
+            .into_response()),
+        Some(Fault::HugeBody(n)) => Err((
+            StatusCode::OK,
+            [
+                ("content-type", "application/json".to_owned()),
+                ("content-length", n.to_string()),
+            ],
+            axum::body::Body::from_stream(filler(n)),
+        )
+            .into_response()),
+        Some(Fault::HostileError) => {
+            let message = format!("{HOSTILE_MESSAGE}{}", "A".repeat(2 << 20));
+            Err(error(400, Some("BadRequestException"), &message))
+        }
         other => Ok(other),
     }
 }
@@ -496,6 +553,18 @@ async fn get_routes(
         Ok(fault) => fault,
         Err(response) => return response,
     };
+    if let Some(Fault::EndlessPages(n)) = fault {
+        // Fresh routes and a fresh token on every page, whatever was asked.
+        let page: u64 = paging
+            .next_token
+            .as_deref()
+            .and_then(|t| t.strip_prefix('e')?.parse().ok())
+            .unwrap_or(0);
+        let items: Vec<Value> = (0..n)
+            .map(|i| json!({"routeId": format!("e{page}-{i}"), "routeKey": format!("GET /endless/{page}/{i}"), "authorizationType": "NONE"}))
+            .collect();
+        return ok(json!({ "items": items, "nextToken": format!("e{}", page + 1) }));
+    }
     let (routes, cap) = {
         let s = inner.lock().unwrap();
         let Some(api) = s.apis.iter().find(|a| a.id == api_id) else {
