@@ -686,6 +686,7 @@ fn check_watched(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // the figures, for docs/security.md
 async fn hostile_endpoints_are_bounded_and_cost_only_their_api() {
     let cases = [
         (
@@ -743,7 +744,6 @@ async fn hostile_endpoints_are_bounded_and_cost_only_their_api() {
             elapsed < std::time::Duration::from_secs(20),
             "{fault:?}: {elapsed:?}"
         );
-        #[allow(clippy::print_stderr)]
         eprintln!(
             "{fault:?}: exit 3, {kind}, peak RSS {peak_mib:.1} MiB, {:.1} s",
             elapsed.as_secs_f64()
