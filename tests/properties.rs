@@ -138,3 +138,85 @@ proptest! {
         prop_assert_eq!(holds(&format!("{{ api.tags.env = \"{m}\" }}"), &r, &a), holds(&format!("{{ api.tags.env = {{ eq = \"{m}\" }} }}"), &r, &a));
     }
 }
+
+/// Fleet files over random inventories, pretty or compact, UTF-8, UTF-8 with
+/// a BOM or UTF-16: the streaming reader yields what a whole-text parse
+/// yields, and every route's line is the line of its `"RouteKey"`.
+mod fleet_files {
+    use super::*;
+    use routewarden::diag::Diagnostics;
+    use routewarden::inventory::{self, Inventory};
+
+    fn inventory() -> impl Strategy<Value = Inventory> {
+        prop::collection::vec(
+            (
+                api(),
+                prop::collection::vec(route(), 0..6),
+                "[a-z0-9]{1,10}",
+            ),
+            0..5,
+        )
+        .prop_map(|apis| Inventory {
+            apis: apis
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mut api, routes, id))| {
+                    api.api_id = format!("{id}{i}").into();
+                    // Distinct keys: a route is found again by its key.
+                    api.routes = routes
+                        .into_iter()
+                        .enumerate()
+                        .map(|(n, mut r)| {
+                            r.route_key = format!("{} /r{n}", r.method());
+                            r
+                        })
+                        .collect();
+                    api
+                })
+                .collect(),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn streaming_reads_what_a_whole_parse_reads(inv in inventory(), pretty in any::<bool>(), encoding in 0u8..3) {
+            let text = if pretty {
+                inv.to_json()
+            } else {
+                serde_json::to_string(&inv).unwrap()
+            };
+            let bytes: Vec<u8> = match encoding {
+                0 => text.clone().into_bytes(),
+                1 => [0xEF, 0xBB, 0xBF].into_iter().chain(text.bytes()).collect(),
+                _ => [0xFF, 0xFE]
+                    .into_iter()
+                    .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+                    .collect(),
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fleet.json");
+            std::fs::write(&path, bytes).unwrap();
+            let mut diags = Diagnostics::new();
+            let (streamed, _) = inventory::load_routes_file(&mut diags, &path)
+                .unwrap_or_else(|| panic!("{}", diags.render(false)));
+            let file = diags.add_file("fleet.json", text.clone());
+            let parsed = inventory::parse_routes(&mut diags, file, "fleet").unwrap();
+            prop_assert_eq!(&streamed, &parsed);
+            let lines: Vec<&str> = text.lines().collect();
+            for api in &streamed {
+                for route in &api.routes {
+                    let location = api.location_of(route).unwrap();
+                    let line = lines[location.line as usize - 1];
+                    let needle = format!("\"RouteKey\":{}", if pretty { " " } else { "" });
+                    prop_assert!(line.contains(&format!("{needle}\"{}\"", route.route_key)) || !pretty,
+                        "line {} is {line:?}, not {}", location.line, route.route_key);
+                    if !pretty {
+                        prop_assert_eq!(location.line, 1);
+                    }
+                }
+            }
+        }
+    }
+}
