@@ -248,7 +248,9 @@ fn rules(cli: &Cli) -> Result<Exit, Error> {
         let enabled = if info.enabled { "yes" } else { "no" };
         text.push_str(&format!(
             "{:<width$}  {:<8}  {enabled:<8}  {}\n",
-            info.id, info.severity, info.title
+            info.id,
+            info.severity,
+            crate::sanitize::escape(&info.title)
         ));
     }
     write_stdout(text.as_bytes())?;

@@ -6,16 +6,38 @@
 //! line, what was expected) is codespan-reporting's. This module also holds the
 //! small span-keeping readers over `toml`'s `DeTable` that both TOML loaders use.
 //! It knows nothing about rules or config keys.
+//!
+//! What is rendered is bounded and printable whatever the file holds: codespan
+//! is given an `Excerpt` of the lines a problem points at, not the file. A
+//! line longer than 200 bytes is shown as a window around the problem, marked
+//! where it was cut; control and bidirectional characters are escaped
+//! ([`sanitize`](crate::sanitize)); messages are clipped; and at most
+//! [`PROBLEMS_SHOWN_PER_FILE`] problems of a file are shown, the rest counted.
+//! Positions (`file:line:column`) are always those of the real text.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, IsTerminal};
 use std::ops::Range;
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
-use codespan_reporting::files::{Files, SimpleFiles};
+use codespan_reporting::files::{self, Files, Location, SimpleFiles};
 use codespan_reporting::term::{self, termcolor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+use crate::sanitize::{clip_escaped, escape, escape_keeping_tabs, more_bytes};
+
+/// A source line up to this many bytes is shown whole; a longer one as a
+/// window of [`LINE_WINDOW`] bytes around the problem.
+const LINE_MAX: usize = 200;
+/// Bytes of a long line shown, [`WINDOW_BEFORE`] of them before the problem.
+const LINE_WINDOW: usize = 160;
+const WINDOW_BEFORE: usize = 60;
+/// Problems of one file that are shown; the rest are counted in one line.
+pub const PROBLEMS_SHOWN_PER_FILE: usize = 50;
+/// Bytes of a problem's message, or of its label, that are shown.
+const MESSAGE_MAX: usize = 1024;
 
 /// Handle of a file registered in [`Diagnostics`].
 pub type FileId = usize;
@@ -108,12 +130,13 @@ impl Diagnostics {
         &self.problems
     }
 
-    /// `file:line:column` of a problem (1-based), as editors and CI logs link it.
+    /// `file:line:column` of a problem (1-based), as editors and CI logs link
+    /// it; the name escaped.
     pub fn position(&self, problem: &Problem) -> String {
-        let name = self.name(problem.file);
+        let name = escape(self.name(problem.file));
         match self.files.location(problem.file, problem.span.start) {
             Ok(loc) => format!("{name}:{}:{}", loc.line_number, loc.column_number),
-            Err(_) => name.to_owned(),
+            Err(_) => name.into_owned(),
         }
     }
 
@@ -124,7 +147,8 @@ impl Diagnostics {
         sorted
     }
 
-    /// Renders every problem, with the offending line and a caret under it.
+    /// Renders the problems, each with the offending line and a caret under
+    /// it; at most [`PROBLEMS_SHOWN_PER_FILE`] of each file.
     pub fn render(&self, color: bool) -> String {
         let mut buffer = if color {
             termcolor::Buffer::ansi()
@@ -133,16 +157,42 @@ impl Diagnostics {
         };
         let config = term::Config::default();
         let styles = term::Styles::default();
-        for problem in self.sorted() {
-            let diagnostic = CsDiagnostic::error()
-                .with_message(&problem.message)
-                .with_labels(vec![
-                    Label::primary(problem.file, problem.span.clone()).with_message(&problem.label),
-                ]);
-            let mut writer = term::StylesWriter::new(&mut buffer, &styles);
+        let sorted = self.sorted();
+        let mut shown = 0;
+        for (i, problem) in sorted.iter().enumerate() {
+            if i == 0 || sorted[i - 1].file != problem.file {
+                shown = 0;
+            }
+            shown += 1;
+            if shown > PROBLEMS_SHOWN_PER_FILE {
+                if shown == PROBLEMS_SHOWN_PER_FILE + 1 {
+                    let more = sorted[i..]
+                        .iter()
+                        .take_while(|p| p.file == problem.file)
+                        .count();
+                    let line = format!(
+                        "… and {more} more problem{} in {}\n\n",
+                        if more == 1 { "" } else { "s" },
+                        escape(self.name(problem.file))
+                    );
+                    let _ = io::Write::write_all(&mut buffer, line.as_bytes());
+                }
+                continue;
+            }
+            let message = clip_escaped(&problem.message, MESSAGE_MAX);
+            let rendered = self.excerpt(problem).is_some_and(|excerpt| {
+                let diagnostic = CsDiagnostic::error()
+                    .with_message(message.as_ref())
+                    .with_labels(vec![
+                        Label::primary((), excerpt.span.clone())
+                            .with_message(clip_escaped(&problem.label, MESSAGE_MAX)),
+                    ]);
+                let mut writer = term::StylesWriter::new(&mut buffer, &styles);
+                term::emit_to_write_style(&mut writer, &config, &excerpt, &diagnostic).is_ok()
+            });
             // A span outside the file is a bug in a loader; fall back to one line.
-            if term::emit_to_write_style(&mut writer, &config, &self.files, &diagnostic).is_err() {
-                let line = format!("error: {}: {}\n", self.position(problem), problem.message);
+            if !rendered {
+                let line = format!("error: {}: {message}\n", self.position(problem));
                 let _ = io::Write::write_all(&mut buffer, line.as_bytes());
             }
         }
@@ -153,6 +203,60 @@ impl Diagnostics {
         );
         let _ = io::Write::write_all(&mut buffer, summary.as_bytes());
         String::from_utf8_lossy(buffer.as_slice()).into_owned()
+    }
+
+    /// The lines of the file that `problem` points at, as codespan is to show
+    /// them; `None` when its span is not in the file.
+    fn excerpt(&self, problem: &Problem) -> Option<Excerpt> {
+        let id = problem.file;
+        let file = self.files.get(id).ok()?;
+        let text = file.source().as_str();
+        let span = &problem.span;
+        if span.start > span.end || span.end > text.len() || !text.is_char_boundary(span.start) {
+            return None;
+        }
+        let location = self.files.location(id, span.start).ok()?;
+        let first = self.files.line_index(id, span.start).ok()?;
+        let last = self.files.line_index(id, span.end).ok()?;
+        // The lines codespan renders of a label over many lines: the first
+        // few and the last two (see `term::Config`'s context lines).
+        let config = term::Config::default();
+        let kept: BTreeSet<usize> = (first..=last.min(first + config.start_context_lines + 1))
+            .chain(last.saturating_sub(config.end_context_lines).max(first)..=last)
+            .collect();
+        let mut excerpt = Excerpt {
+            name: escape(self.name(id)).into_owned(),
+            location,
+            lines: BTreeMap::new(),
+            first,
+            last,
+            source: String::new(),
+            span: 0..0,
+        };
+        for index in kept {
+            let range = self.files.line_range(id, index).ok()?;
+            let line = &text[range.clone()];
+            let content = line.trim_end_matches(['\n', '\r']);
+            let mark = |at: usize| at.clamp(range.start, range.end) - range.start;
+            let (focus, marks) = match (index == first, index == last) {
+                (true, true) => (mark(span.start), vec![mark(span.start), mark(span.end)]),
+                (true, false) => (mark(span.start), vec![mark(span.start)]),
+                (false, true) => (mark(span.end), vec![mark(span.end)]),
+                (false, false) => (0, vec![]),
+            };
+            let (shown, mapped) = show_line(content, focus, &marks);
+            let start = excerpt.source.len();
+            excerpt.source.push_str(&shown);
+            excerpt.source.push_str(&line[content.len()..]);
+            excerpt.lines.insert(index, start..excerpt.source.len());
+            if index == first {
+                excerpt.span.start = start + mapped[0];
+            }
+            if index == last {
+                excerpt.span.end = start + mapped[mapped.len() - 1];
+            }
+        }
+        Some(excerpt)
     }
 
     /// Writes the rendered problems to stderr, coloured only on a terminal.
@@ -166,6 +270,107 @@ impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(false))
     }
+}
+
+/// What codespan renders of one problem: the lines it points at, each shown
+/// by [`show_line`], in a text of their own. Line numbers and the location
+/// are the real file's; `span` is the problem's, in `source`.
+struct Excerpt {
+    /// The file's name, escaped.
+    name: String,
+    /// Of the problem's start in the real file.
+    location: Location,
+    /// Real line index to its range in `source`.
+    lines: BTreeMap<usize, Range<usize>>,
+    /// The real line indexes of the span's start and end.
+    first: usize,
+    last: usize,
+    source: String,
+    span: Range<usize>,
+}
+
+impl<'a> Files<'a> for Excerpt {
+    type FileId = ();
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(&self.name)
+    }
+
+    fn source(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(&self.source)
+    }
+
+    fn line_index(&'a self, (): (), byte_index: usize) -> Result<usize, files::Error> {
+        // The last line starting at or before the byte; an empty line that
+        // starts there too (the end of a file) comes after the one it ends.
+        self.lines
+            .iter()
+            .rev()
+            .find(|(_, range)| range.start <= byte_index)
+            .map(|(index, _)| *index)
+            .ok_or(files::Error::FileMissing)
+    }
+
+    fn line_range(&'a self, (): (), line_index: usize) -> Result<Range<usize>, files::Error> {
+        match self.lines.get(&line_index) {
+            Some(range) => Ok(range.clone()),
+            // Lines inside a long label that codespan does not render.
+            None if (self.first..=self.last).contains(&line_index) => Ok(0..0),
+            None => Err(files::Error::LineTooLarge {
+                given: line_index,
+                max: self.last,
+            }),
+        }
+    }
+
+    fn location(&'a self, (): (), _byte_index: usize) -> Result<Location, files::Error> {
+        // Asked only for the label's start, whose real location this is.
+        Ok(self.location)
+    }
+}
+
+/// One line of a file as it is shown: escaped (tabs kept: codespan expands
+/// them), and when longer than [`LINE_MAX`], a window around `focus` with
+/// `… ` and ` … (N more bytes)` where it was cut. `marks` (byte offsets into
+/// `line`, or past its end into the line break) are returned mapped into the
+/// shown text.
+fn show_line(line: &str, focus: usize, marks: &[usize]) -> (String, Vec<usize>) {
+    let (from, to) = if line.len() <= LINE_MAX {
+        (0, line.len())
+    } else {
+        let from = focus
+            .saturating_sub(WINDOW_BEFORE)
+            .min(line.len() - LINE_WINDOW);
+        let from = line.floor_char_boundary(from);
+        (from, line.ceil_char_boundary(from + LINE_WINDOW))
+    };
+    let prefix = if from > 0 { "… " } else { "" };
+    let body = escape_keeping_tabs(&line[from..to]);
+    let suffix = if to < line.len() {
+        format!(" {}", more_bytes(line.len() - to))
+    } else {
+        String::new()
+    };
+    let shown = format!("{prefix}{body}{suffix}");
+    let mapped = marks
+        .iter()
+        .map(|&at| {
+            if at < from {
+                prefix.len()
+            } else if at <= to {
+                let at = line.floor_char_boundary(at);
+                prefix.len() + escape_keeping_tabs(&line[from..at]).len()
+            } else if to == line.len() {
+                // In the line break: as far past the shown text.
+                shown.len() + (at - line.len())
+            } else {
+                prefix.len() + body.len()
+            }
+        })
+        .collect();
+    (shown, mapped)
 }
 
 /// Where a reader is: the file, and the rule being read (named in messages).

@@ -20,6 +20,7 @@
 //! - [`metrics`]: the Prometheus registry and every metric.
 //! - [`shard`]: which replica audits which target (rendezvous hashing).
 //! - [`report`]: text, JSON, SARIF and JUnit writers for `--check`.
+//! - [`sanitize`]: external text made safe to show: escaped and clipped.
 
 pub mod audit;
 pub mod cli;
@@ -34,6 +35,7 @@ pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod report;
+pub mod sanitize;
 pub mod shard;
 pub mod source;
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use routewarden::cli::{Cli, LogFormat};
+use routewarden::logging;
 use routewarden::{Error, Exit};
 use tracing_subscriber::EnvFilter;
 
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
         Err(err) => {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("error: {err}");
+                eprintln!("error: {}", routewarden::sanitize::escape(&err.to_string()));
             }
             ExitCode::from(2)
         }
@@ -52,7 +53,8 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr: JSON unless stderr is a terminal (or `--log-format`
 /// says otherwise); the level from `RUST_LOG`, else warnings for one-shot
-/// commands and info for the daemon. Credentials are redacted from every line.
+/// commands and info for the daemon. Credentials are redacted from every line;
+/// values from outside are escaped, so that one event is one line.
 fn init_tracing(cli: &Cli) {
     let one_shot = cli.check || cli.command.is_some();
     let default_level = if one_shot { "warn" } else { "info" };
@@ -64,11 +66,18 @@ fn init_tracing(cli: &Cli) {
     } else {
         LogFormat::Json
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(routewarden::logging::Redacting::from_env());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let redacting = logging::Redacting::from_env();
     match format {
-        LogFormat::Json => builder.json().with_current_span(false).init(),
-        LogFormat::Text => builder.with_ansi(terminal).init(),
+        LogFormat::Json => builder
+            .with_writer(redacting.for_json())
+            .json()
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder
+            .with_writer(redacting)
+            .fmt_fields(logging::EscapedFields)
+            .with_ansi(terminal)
+            .init(),
     }
 }

@@ -382,3 +382,104 @@ fn control_characters_from_a_fleet_file_cannot_drive_the_terminal() {
         "escaped, not dropped: {text}"
     );
 }
+
+/// What `sanitize` escapes, found raw in `text` (line breaks allowed).
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| routewarden::sanitize::is_escaped(*c) && *c != '\n')
+        .collect()
+}
+
+#[test]
+fn hostile_fleet_and_file_names_reach_no_report_or_log_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("evil.json");
+    std::fs::write(
+        &fleet,
+        r#"{"Apis":[{"ApiId":"x\u001b[2J","Name":"evil\u001b]0;pwned\u0007","TargetName":"prod\u001b]0;pwned\u0007","Region":"eu\u202ewest","Routes":[{"RouteKey":"GET /\u202eadmin","AuthorizationType":"NONE"},{"RouteKey":"GET /a\rb","AuthorizationType":"NONE"}]}]}"#,
+    )
+    .unwrap();
+    // A get-routes file holding only its first page: an error whose API id
+    // (the file's stem) and message (its path) carry the name's characters.
+    let paged = dir.path().join("p\u{1b}]0;pwned\u{7}\u{202e}\n.json");
+    std::fs::write(
+        &paged,
+        r#"{"Items":[{"RouteKey":"GET /x","AuthorizationType":"NONE"}],"NextToken":"t"}"#,
+    )
+    .unwrap();
+    let (fleet, paged) = (fleet.to_str().unwrap(), paged.to_str().unwrap());
+    let output = routewarden(&[
+        "--check",
+        "--log-format",
+        "text",
+        "--routes",
+        fleet,
+        "--routes",
+        paged,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(raw_controls(&text), Vec::<char>::new(), "{text:?}");
+    assert!(
+        text.contains(
+            r"evil\u{1b}]0;pwned\u{7} (x\u{1b}[2J) · prod\u{1b}]0;pwned\u{7} · eu\u{202e}west"
+        ),
+        "the header: {text}"
+    );
+    assert!(
+        text.contains(r"GET /\u{202e}admin") && text.contains(r"GET /a\rb"),
+        "{text}"
+    );
+    let error = text
+        .lines()
+        .skip_while(|l| *l != "Could not audit")
+        .nth(1)
+        .unwrap();
+    assert!(
+        error.starts_with(r"  - p\u{1b}]0;pwned\u{7}\u{202e}\n GetRoutes: "),
+        "{error}"
+    );
+    // Text logs: the warning about the partial listing is one line.
+    let log = stderr(&output);
+    assert_eq!(raw_controls(&log), Vec::<char>::new(), "{log:?}");
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains(r#"api_id="p\u{1b}]0;pwned\u{7}\u{202e}\n""#),
+        "{log}"
+    );
+    assert_eq!(log.lines().count(), 1, "one event, one line: {log}");
+
+    // JSON logs: each line is a JSON document holding the exact value.
+    let output = routewarden(&[
+        "--check",
+        "--log-format",
+        "json",
+        "--routes",
+        fleet,
+        "--routes",
+        paged,
+    ]);
+    let log = stderr(&output);
+    assert_eq!(raw_controls(&log), Vec::<char>::new(), "{log:?}");
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{log}");
+    assert_eq!(
+        events[0]["fields"]["api_id"], "p\u{1b}]0;pwned\u{7}\u{202e}\n",
+        "{log}"
+    );
+
+    // JUnit: visible, not stripped; no line break inside an attribute.
+    let output = routewarden(&["--check", "--format", "junit", "--routes", fleet]);
+    let xml = stdout(&output);
+    assert_eq!(raw_controls(&xml), Vec::<char>::new(), "{xml:?}");
+    assert!(
+        xml.contains(
+            r#"<testcase name="RW001 GET /a\rb" classname="prod\u{1b}]0;pwned\u{7}.x\u{1b}[2J">"#
+        ),
+        "{xml}"
+    );
+}

@@ -144,3 +144,131 @@ fn junit() {
     assert_eq!(xml.matches("<skipped ").count(), 1, "the active exemption");
     insta::assert_snapshot!(xml);
 }
+
+/// Characters that must never reach a reader raw: what `sanitize` escapes.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| routewarden::sanitize::is_escaped(*c) && *c != '\n')
+        .collect()
+}
+
+/// Route keys that differ only in characters a terminal or an XML writer
+/// would act on or drop.
+const HOSTILE_KEYS: &[&str] = &[
+    "GET /a",
+    "GET /a\u{1b}[31m",
+    "GET /a\u{7}",
+    "GET /a\n",
+    "GET /a\r",
+    "GET /a\u{202e}",
+    "GET /a\u{9b}2J",
+];
+
+/// A fleet file whose strings try to drive the terminal, and a read error
+/// that does the same with a long message.
+fn hostile() -> Outcome {
+    let routes: Vec<serde_json::Value> = HOSTILE_KEYS
+        .iter()
+        .map(|key| serde_json::json!({ "RouteKey": key, "AuthorizationType": "NONE" }))
+        .collect();
+    let fleet = serde_json::json!({ "Apis": [{
+        "ApiId": "x\u{1b}[2J",
+        "Name": "evil\u{1b}]0;pwned\u{7}",
+        "TargetName": "t\u{202e}gnp.exe",
+        "Region": "eu\r\nwest-1",
+        "Routes": routes,
+    }]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.json");
+    std::fs::write(&path, fleet.to_string()).unwrap();
+    let mut diags = Diagnostics::new();
+    let apis = inventory::load_routes_file(&mut diags, &path).unwrap().0;
+    let policies = PolicySet::load(&[routewarden::policy::PolicySource::Builtin]).unwrap();
+    let mut outcome = audit::evaluate(
+        Inventory { apis },
+        &policies,
+        time::macros::date!(2026 - 06 - 01),
+    );
+    outcome.errors.push(audit::AuditError {
+        target_name: Some("t\u{1b}]0;pwned\u{7}".into()),
+        region: Some("us\u{202e}".into()),
+        api_id: Some("y\u{1b}[2J".into()),
+        operation: audit::Operation::GetRoutes,
+        kind: audit::ErrorKind::ServerError,
+        message: format!(
+            "{}\n2026-06-01T00:00:00Z INFO forged",
+            "\u{1b}[2J".repeat(20_000)
+        ),
+    });
+    outcome
+}
+
+#[test]
+fn text_escapes_every_field_and_clips_error_messages() {
+    let outcome = hostile();
+    let text = render(Format::Text, &outcome, FailOn::Never);
+    assert_eq!(raw_controls(&text), Vec::<char>::new(), "{text}");
+    assert!(
+        text.starts_with(r"evil\u{1b}]0;pwned\u{7} (x\u{1b}[2J) · t\u{202e}gnp.exe · eu\r\nwest-1"),
+        "the header: {text}"
+    );
+    for key in [
+        r"GET /a\u{1b}[31m",
+        r"GET /a\u{7}",
+        r"GET /a\n",
+        r"GET /a\r",
+        r"GET /a\u{202e}",
+        r"GET /a\u{9b}2J",
+    ] {
+        assert!(text.contains(key), "{key} in {text}");
+    }
+    let error = text
+        .lines()
+        .skip_while(|l| *l != "Could not audit")
+        .nth(1)
+        .unwrap();
+    assert!(
+        error.starts_with(r"  t\u{1b}]0;pwned\u{7} y\u{1b}[2J GetRoutes: \u{1b}[2J"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("… (79009 more bytes)"),
+        "clipped to 1 KiB: {}",
+        &error[error.len() - 40..]
+    );
+    assert!(error.len() < 1024 * 6 + 100, "{} bytes", error.len());
+    assert!(!text.contains("forged"), "the forged line was clipped away");
+}
+
+#[test]
+fn junit_keeps_distinct_route_keys_distinct_and_visible() {
+    let outcome = hostile();
+    let xml = render(Format::Junit, &outcome, FailOn::Never);
+    assert_eq!(raw_controls(&xml), Vec::<char>::new(), "{xml}");
+    let names: Vec<&str> = xml
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("<testcase name=\""))
+        .map(|l| &l[..l.find('"').unwrap()])
+        .collect();
+    let cases = HOSTILE_KEYS.len() * outcome.rules.len();
+    assert_eq!(names.len(), cases, "one line per test case: {xml}");
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        cases,
+        "no two route keys collapse: {names:?}"
+    );
+    assert!(
+        xml.contains(
+            r#"<testcase name="RW001 GET /a\u{1b}[31m" classname="t\u{202e}gnp.exe.x\u{1b}[2J">"#
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"<testcase name="RW001 GET /a\n" "#), "{xml}");
+    assert!(
+        xml.contains(r#"<testsuite name="evil\u{1b}]0;pwned\u{7} (x\u{1b}[2J)""#),
+        "{xml}"
+    );
+}

@@ -109,3 +109,44 @@ async fn no_credential_reaches_logs_reports_or_metrics() {
     .unwrap();
     assert!(server.counts().requests > 10, "signed requests were sent");
 }
+
+/// The external id of an assumed role is a shared secret between accounts:
+/// the AWS SDK prints it at trace level (in the Debug output of the STS
+/// request and of the runtime components), and the logs redact it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_ids_are_redacted_from_trace_logs() {
+    const EXTERNAL_ID: &str = "xid-marker-04:+/=";
+    let server = FaultServer::start(vec![fault::api("sec2", 1)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(
+        dir.path(),
+        &server.url(),
+        &format!(
+            "[[targets]]\nname = \"cross\"\nrole_arn = \"arn:aws:iam::123456789012:role/audit\"\nexternal_id = \"{EXTERNAL_ID}\""
+        ),
+    );
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for log_format in ["json", "text"] {
+            let mut cmd = support::command(&home);
+            with_secrets(&mut cmd);
+            let output = cmd
+                .args(["--check", "--log-format", log_format, "-c"])
+                .arg(&config)
+                .output()
+                .unwrap();
+            let log = support::stderr(&output);
+            assert!(
+                log.contains("external_id: Some(") && log.contains("** redacted **"),
+                "the SDK logged the external id ({log_format}):\n{log}"
+            );
+            assert!(
+                !log.contains("xid-marker-04"),
+                "the external id appears in the {log_format} logs:\n{log}"
+            );
+            assert_clean(&format!("--check logs ({log_format})"), &log);
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -2,6 +2,13 @@
 //! route and enabled rule. A violation (or an expired exemption) is a failure;
 //! an exempted violation is skipped with its reason; every other pair passes.
 //! Drift findings form one more suite, `drift`, a failure each.
+//!
+//! Every string from a file or from AWS goes through
+//! [`sanitize::escape`](crate::sanitize::escape) before quick-junit sees it:
+//! quick-junit drops control characters and ANSI sequences, so route keys
+//! that differ only in them would collapse into one test name, and it leaves
+//! line breaks raw in attributes, where XML readers turn them into spaces.
+//! Escaped, they stay distinct and visible; quick-junit then XML-encodes.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,6 +16,8 @@ use std::io;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::audit::{Finding, Outcome, Status};
+use crate::policy::RuleInfo;
+use crate::sanitize::escape;
 
 pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     let mut by_pair: HashMap<(Option<&str>, &str, &str, &str), &Finding> = HashMap::new();
@@ -26,8 +35,8 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     let mut report = Report::new("routewarden");
     for api in &outcome.inventory.apis {
         let target = api.target_name.as_deref();
-        let mut suite = TestSuite::new(super::api_label(&api.api_id, api.name.as_deref()));
-        let classname = format!("{}.{}", target.unwrap_or("default"), api.api_id);
+        let mut suite = TestSuite::new(escape(&super::api_label(&api.api_id, api.name.as_deref())));
+        let classname = classname(target, &api.api_id);
         for route in &api.routes {
             for rule in &outcome.rules {
                 let key = (target, &*api.api_id, route.route_key.as_str(), &*rule.id);
@@ -36,23 +45,12 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
                     Some(f) if f.status == Status::Exempted => {
                         let mut status = TestCaseStatus::skipped();
                         let reason = f.exemption.as_ref().map_or("", |e| e.reason.trim());
-                        status.set_message(format!("exempted: {reason}"));
+                        status.set_message(format!("exempted: {}", escape(reason)));
                         status
                     }
-                    Some(f) => {
-                        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        status.set_message(format!("{}: {}", rule.title, f.message));
-                        status.set_type(f.severity().as_str());
-                        let mut description = f.message.clone();
-                        if let Some(remediation) = &rule.remediation {
-                            description.push_str("\nfix: ");
-                            description.push_str(remediation.trim());
-                        }
-                        status.set_description(description);
-                        status
-                    }
+                    Some(f) => failure(rule, f, true),
                 };
-                let mut case = TestCase::new(format!("{} {}", rule.id, route.route_key), status);
+                let mut case = TestCase::new(case_name(&rule.id, &route.route_key), status);
                 case.set_classname(classname.clone());
                 suite.add_test_case(case);
             }
@@ -68,15 +66,9 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     if !drift.is_empty() {
         let mut suite = TestSuite::new("drift");
         for f in drift {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(format!("{}: {}", f.rule.title, f.message));
-            status.set_type(f.severity().as_str());
-            let mut case = TestCase::new(format!("{} {}", f.rule.id, f.route_key), status);
-            case.set_classname(format!(
-                "{}.{}",
-                f.target_name.as_deref().unwrap_or("default"),
-                f.api_id
-            ));
+            let status = failure(&f.rule, f, false);
+            let mut case = TestCase::new(case_name(&f.rule.id, &f.route_key), status);
+            case.set_classname(classname(f.target_name.as_deref(), &f.api_id));
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
@@ -84,4 +76,33 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     let xml = report.to_string().map_err(io::Error::other)?;
     out.write_all(xml.as_bytes())?;
     writeln!(out)
+}
+
+/// A failure: the rule's title and the finding's message; with `fix`, the
+/// message and the remediation as its text.
+fn failure(rule: &RuleInfo, f: &Finding, fix: bool) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    let message = escape(&f.message);
+    status.set_message(format!("{}: {message}", escape(&rule.title)));
+    status.set_type(f.severity().as_str());
+    if fix {
+        let mut description = message.into_owned();
+        if let Some(remediation) = &rule.remediation {
+            description.push_str("\nfix: ");
+            let lines: Vec<_> = remediation.trim().lines().map(escape).collect();
+            description.push_str(&lines.join("\n"));
+        }
+        status.set_description(description);
+    }
+    status
+}
+
+/// `RULE ROUTE_KEY`, escaped: distinct route keys give distinct names.
+fn case_name(rule_id: &str, route_key: &str) -> String {
+    format!("{} {}", escape(rule_id), escape(route_key))
+}
+
+/// `TARGET.API_ID`, escaped; `default` for the unnamed target.
+fn classname(target: Option<&str>, api_id: &str) -> String {
+    format!("{}.{}", escape(target.unwrap_or("default")), escape(api_id))
 }

@@ -1,5 +1,8 @@
 //! The text report, for people: findings grouped by API, the fix for each
 //! failing rule once, then a summary line. Colour only when asked (a terminal).
+//! Every string that comes from a file or from AWS is shown through
+//! [`sanitize::escape`](crate::sanitize::escape), so that it cannot move the
+//! cursor, retitle the window or reorder the line; error messages are clipped.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,6 +12,10 @@ use anstyle::{AnsiColor, Style};
 use super::{Summary, Verdict, api_label};
 use crate::audit::{Finding, Outcome, Status};
 use crate::policy::Severity;
+use crate::sanitize::{clip_escaped, escape};
+
+/// Bytes of an error message shown in "Could not audit".
+const ERROR_MESSAGE_MAX: usize = 1024;
 
 struct Painter {
     color: bool,
@@ -61,14 +68,14 @@ pub fn write(
     let id_width = outcome
         .findings
         .iter()
-        .map(|f| f.rule.id.len())
+        .map(|f| escape(&f.rule.id).chars().count())
         .max()
         .unwrap_or(0)
         .max(5);
     let key_width = outcome
         .findings
         .iter()
-        .map(|f| f.route_key.chars().count())
+        .map(|f| escape(&f.route_key).chars().count())
         .max()
         .unwrap_or(0)
         .min(40);
@@ -85,13 +92,13 @@ pub fn write(
         let first = findings[0];
         let mut header = p.paint(
             BOLD,
-            &printable(&api_label(&first.api_id, first.api_name.as_deref())),
+            &escape(&api_label(&first.api_id, first.api_name.as_deref())),
         );
         for part in [first.target_name.as_deref(), first.region.as_deref()]
             .into_iter()
             .flatten()
         {
-            header.push_str(&p.paint(DIM, &format!(" · {part}")));
+            header.push_str(&p.paint(DIM, &format!(" · {}", escape(part))));
         }
         writeln!(out, "{header}")?;
         for f in findings {
@@ -107,9 +114,9 @@ pub fn write(
                 out,
                 "  {} {:<id_width$} {:<key_width$}  {}",
                 p.paint(style, &format!("{tag:<8}")),
-                f.rule.id,
-                printable(&f.route_key),
-                f.rule.title,
+                escape(&f.rule.id),
+                escape(&f.route_key),
+                escape(&f.rule.title),
             )?;
             let indent = " ".repeat(11);
             match (&f.status, &f.exemption) {
@@ -121,7 +128,7 @@ pub fn write(
                     )?;
                 }
                 (Status::ExpiredExemption, Some(e)) => {
-                    writeln!(out, "{indent}{}", p.paint(DIM, &printable(&f.message)))?;
+                    writeln!(out, "{indent}{}", p.paint(DIM, &escape(&f.message)))?;
                     let note = format!("exemption expired: {}", exemption_note(e));
                     writeln!(
                         out,
@@ -132,7 +139,7 @@ pub fn write(
                         )
                     )?;
                 }
-                _ => writeln!(out, "{indent}{}", p.paint(DIM, &printable(&f.message)))?,
+                _ => writeln!(out, "{indent}{}", p.paint(DIM, &escape(&f.message)))?,
             }
         }
         writeln!(out)?;
@@ -150,7 +157,16 @@ pub fn write(
         writeln!(out, "{}", p.paint(BOLD, "How to fix"))?;
         for f in fixes {
             let remediation = f.rule.remediation.as_deref().unwrap_or_default();
-            writeln!(out, "  {:<id_width$} {}", f.rule.id, remediation.trim())?;
+            // A remediation may have lines of its own: each is escaped, and
+            // continues under the first.
+            let indent = format!("\n  {:id_width$} ", "");
+            let lines: Vec<_> = remediation.trim().lines().map(escape).collect();
+            writeln!(
+                out,
+                "  {:<id_width$} {}",
+                escape(&f.rule.id),
+                lines.join(&indent)
+            )?;
         }
         writeln!(out)?;
     }
@@ -158,9 +174,14 @@ pub fn write(
     if !outcome.errors.is_empty() {
         writeln!(out, "{}", p.paint(BOLD, "Could not audit"))?;
         for e in &outcome.errors {
-            let target = e.target_name.as_deref().unwrap_or("-");
-            let api = e.api_id.as_deref().unwrap_or("(discovery)");
-            writeln!(out, "  {target} {api} {:?}: {}", e.operation, e.message)?;
+            let target = e.target_name.as_deref().map_or("-".into(), escape);
+            let api = e.api_id.as_deref().map_or("(discovery)".into(), escape);
+            writeln!(
+                out,
+                "  {target} {api} {:?}: {}",
+                e.operation,
+                clip_escaped(&e.message, ERROR_MESSAGE_MAX)
+            )?;
         }
         writeln!(out)?;
     }
@@ -168,30 +189,11 @@ pub fn write(
     writeln!(out, "{}", summary_line(summary, &p))
 }
 
-/// Text from AWS or a fleet file, with control characters escaped, so that a
-/// route key cannot move the cursor or recolour a terminal.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect::<String>()
-            .into()
-    } else {
-        text.into()
-    }
-}
-
 fn exemption_note(e: &crate::policy::ExemptionInfo) -> String {
-    let mut note = e.reason.trim().to_owned();
+    let mut note = escape(e.reason.trim()).into_owned();
     let mut extra = Vec::new();
     if let Some(owner) = &e.owner {
-        extra.push(format!("owner {owner}"));
+        extra.push(format!("owner {}", escape(owner)));
     }
     if let Some(expires) = e.expires {
         extra.push(format!("expires {expires}"));
