@@ -262,7 +262,14 @@ pub fn stream_routes_file(
     });
     let shape = match parsed {
         Ok(Ok(shape)) => shape,
-        // Unreadable, or malformed: read the text for the diagnostics.
+        // Malformed: the parser's position is the problem's; the text is read
+        // only to show it (never parsed again: a huge file is held once).
+        Ok(Err(err)) if !err.is_io() => {
+            let file = crate::diag::read_file(diags, path)?;
+            malformed(diags, file, &err);
+            return None;
+        }
+        // Unreadable: say why (not a regular file, not UTF-8, ...).
         _ => {
             let file = crate::diag::read_file(diags, path)?;
             parse_routes(diags, file, &stem)?;
@@ -460,6 +467,70 @@ mod unique {
             }
         }
         d.deserialize_option(Unique(PhantomData))
+    }
+}
+
+/// The keys of a listing's first item, read without holding the listing.
+mod probe {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    #[derive(Deserialize)]
+    pub struct Probe {
+        #[serde(rename = "Items")]
+        pub items: Option<FirstKeys>,
+    }
+
+    /// The first element's keys; the other elements are skipped unread.
+    pub struct FirstKeys(pub Vec<String>);
+
+    /// An object's keys (at most 64); its values are skipped unread.
+    struct Keys(Vec<String>);
+
+    impl<'de> Deserialize<'de> for Keys {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(Keys(Vec::new()))
+        }
+    }
+
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Keys;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Keys, A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if self.0.len() < 64 {
+                    self.0.push(key);
+                }
+            }
+            Ok(self)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for FirstKeys {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_seq(FirstKeys(Vec::new()))
+        }
+    }
+
+    impl<'de> Visitor<'de> for FirstKeys {
+        type Value = FirstKeys;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FirstKeys, A::Error> {
+            let first = seq.next_element::<Keys>()?.map_or(Vec::new(), |k| k.0);
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(FirstKeys(first))
+        }
     }
 }
 
@@ -691,36 +762,7 @@ pub fn parse_routes(diags: &mut Diagnostics, file: FileId, stem: &str) -> Option
     let document: RoutesDocument = match serde_json::from_str(text) {
         Ok(document) => document,
         Err(err) => {
-            // `Items` of another listing (get-authorizers, get-stages, ...)
-            // fail as routes: say what they are instead.
-            let items: Option<serde_json::Value> = serde_json::from_str(text).ok();
-            let first = items
-                .as_ref()
-                .and_then(|v| v.get("Items")?.as_array()?.first()?.as_object().cloned());
-            if let Some(what) = first
-                .map(|item| item.keys().cloned().collect::<Vec<_>>())
-                .and_then(|keys| not_a_route(&keys))
-            {
-                diags.push(
-                    file,
-                    0..0,
-                    format!("this looks like {what}, not routes: give the output of `aws apigatewayv2 get-routes` or a fleet file"),
-                    "expected {\"Items\": [...]} of routes (aws apigatewayv2 get-routes output)",
-                );
-                return None;
-            }
-            let offset = offset_of(text, err.line(), err.column());
-            let full = err.to_string();
-            let message = full
-                .rsplit_once(" at line ")
-                .map_or(full.as_str(), |(message, _)| message)
-                .to_owned();
-            diags.push(
-                file,
-                offset..offset,
-                format!("malformed fleet file: {message}"),
-                message,
-            );
+            malformed(diags, file, &err);
             return None;
         }
     };
@@ -731,6 +773,41 @@ pub fn parse_routes(diags: &mut Diagnostics, file: FileId, stem: &str) -> Option
             None
         }
     }
+}
+
+/// Reports a document that does not parse as routes, at the parser's
+/// position; JSON that is another listing (get-authorizers, get-stages, ...)
+/// is named instead. Only a document that is JSON but not routes is probed,
+/// and the probe keeps the first item's keys alone.
+fn malformed(diags: &mut Diagnostics, file: FileId, err: &serde_json::Error) {
+    let text = diags.source(file);
+    let probe = (err.classify() == serde_json::error::Category::Data)
+        .then(|| serde_json::from_str::<probe::Probe>(text).ok())
+        .flatten();
+    if let Some(what) = probe
+        .and_then(|p| p.items)
+        .and_then(|first| not_a_route(&first.0))
+    {
+        diags.push(
+            file,
+            0..0,
+            format!("this looks like {what}, not routes: give the output of `aws apigatewayv2 get-routes` or a fleet file"),
+            "expected {\"Items\": [...]} of routes (aws apigatewayv2 get-routes output)",
+        );
+        return;
+    }
+    let offset = offset_of(text, err.line(), err.column());
+    let full = err.to_string();
+    let message = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(message, _)| message)
+        .to_owned();
+    diags.push(
+        file,
+        offset..offset,
+        format!("malformed fleet file: {message}"),
+        message,
+    );
 }
 
 /// The APIs of a parsed document, or what is wrong with it.

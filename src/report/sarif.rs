@@ -213,3 +213,51 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, &sarif)?;
     writeln!(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::inventory::{Api, Route};
+
+    fn fingerprint(target: &str, api_id: &str, route_key: &str) -> serde_json::Value {
+        let api = Api {
+            api_id: api_id.into(),
+            target_name: Some(target.into()),
+            ..Api::default()
+        };
+        let route = Route {
+            route_key: route_key.into(),
+            ..Route::default()
+        };
+        let rule = Arc::new(RuleInfo {
+            id: "RW001".into(),
+            title: "t".into(),
+            severity: Severity::High,
+            description: None,
+            remediation: None,
+            enabled: true,
+        });
+        let finding = Finding::new(&api, &route, rule, Status::Violation, String::new(), None);
+        let result = serde_json::to_value(result(&finding, Some(0))).unwrap();
+        result["partialFingerprints"]["routewarden/v1"].clone()
+    }
+
+    #[test]
+    fn fingerprints_do_not_collide_on_separators() {
+        // Joined with `|`, these were the same string.
+        assert_ne!(
+            fingerprint("a|b", "c", "GET /"),
+            fingerprint("a", "b|c", "GET /")
+        );
+        assert_ne!(
+            fingerprint("a", "b", "c\u{0}GET /"),
+            fingerprint("a", "b\u{0}c", "GET /")
+        );
+        assert_eq!(
+            fingerprint("a", "b", "GET /"),
+            fingerprint("a", "b", "GET /")
+        );
+    }
+}

@@ -704,17 +704,13 @@ fn convert(route: aws_sdk_apigatewayv2::types::Route) -> Option<Route> {
     })
 }
 
-/// An error message clipped to [`MAX_MESSAGE_BYTES`] (at a character
-/// boundary), saying how much was left out.
+/// An error message clipped to [`MAX_MESSAGE_BYTES`]: an excerpt of what the
+/// endpoint said, never the body (sinks escape it where people read it).
 fn short(message: String) -> String {
-    if message.len() <= MAX_MESSAGE_BYTES {
-        return message;
+    match crate::sanitize::clip(&message, MAX_MESSAGE_BYTES) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(clipped) => clipped,
     }
-    let mut end = MAX_MESSAGE_BYTES;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} more bytes)", &message[..end], message.len() - end)
 }
 
 /// A failed attempt, classified once.
