@@ -27,5 +27,9 @@ echo
 echo "## Daemon with 100k routes"
 python3 benches/daemon.py
 echo
+echo "## HTTP endpoint under 1,000 idle connections"
+python3 benches/idle_connections.py
+python3 benches/idle_connections.py target/release/routewarden 1000 10 5 reconnect
+echo
 echo "## Against Cloud Custodian"
 cargo bench --locked --bench custodian

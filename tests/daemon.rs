@@ -6,73 +6,11 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_apigatewayv2::types::AuthorizationType;
-
-/// A running daemon, killed when dropped.
-struct Daemon {
-    child: Child,
-    port: u16,
-    home: PathBuf,
-}
-
-impl Daemon {
-    fn start(home: &Path, args: &[&str]) -> Daemon {
-        let port = support::free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let child = support::command(home)
-            .args(["--listen", &listen, "--log-format", "json"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(home.join("daemon.log")).unwrap())
-            .spawn()
-            .expect("the daemon starts");
-        let daemon = Daemon {
-            child,
-            port,
-            home: home.to_path_buf(),
-        };
-        daemon.wait_for(|d| d.get("/healthz").0 == 200, "listening");
-        daemon
-    }
-
-    /// `(status, body)` of a GET.
-    fn get(&self, path: &str) -> (u16, String) {
-        support::http_get(self.port, path)
-    }
-
-    fn metrics(&self) -> String {
-        let (status, body) = self.get("/metrics");
-        assert_eq!(status, 200);
-        body
-    }
-
-    /// Waits up to 30 s for a condition.
-    fn wait_for(&self, condition: impl Fn(&Daemon) -> bool, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !condition(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Daemon;
 
 /// The value of the first sample whose line starts with `prefix`.
 fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -182,7 +182,6 @@ pub async fn run(cli: &Cli) -> Result<Exit, Error> {
         None => loaded.config.server.listen,
     };
     let listener = server::bind(listen)
-        .await
         .map_err(|err| Error::Usage(format!("cannot listen on {listen}: {err}")))?;
 
     let metrics = Arc::new(Metrics::new());

@@ -1,7 +1,8 @@
 """Deployment checks that need a YAML parser: split rendered manifests into
 JSON for the CRD validator, check the PrometheusRule equals the rules file,
-and check that every metric the dashboard and rules use is one routewarden
-exports (the metrics contract).
+check that every metric the dashboard and rules use is one routewarden
+exports (the metrics contract), and check that the NetworkPolicy, as rendered,
+admits the metrics port only from Prometheus's pods in its namespace.
 
 Usage: python check.py RENDERED_DIR
        python check.py --write    (regenerate the PrometheusRule from rules.yml)"""
@@ -83,7 +84,32 @@ def main(rendered):
     actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     if actions != {"apigateway:GET"}:
         fail(f"the IAM policy grants {sorted(actions)}, expected only apigateway:GET")
-    print(f"deploy checks: rules file and PrometheusRule equal; {len(exprs)} expressions use known metrics; IAM read-only")
+    # 5. As rendered, ingress reaches only the metrics port, and only from pods
+    #    that match both the namespace and the pod selector of one `from` entry
+    #    (two entries would admit either), selecting Prometheus, not the
+    #    labels kustomize's `labels` writes into matchLabels.
+    prometheus = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchExpressions": [
+            {"key": "app.kubernetes.io/name", "operator": "In", "values": ["prometheus"]}]},
+    }
+    policies = 0
+    for path in sorted(glob.glob(os.path.join(rendered, "*.yaml"))):
+        for doc in yaml.safe_load_all(open(path)):
+            if not doc or doc["kind"] != "NetworkPolicy":
+                continue
+            policies += 1
+            where = f"{os.path.basename(path)}: NetworkPolicy {doc['metadata']['name']}"
+            for rule in doc["spec"].get("ingress", []):
+                if rule.get("ports") != [{"port": "metrics", "protocol": "TCP"}]:
+                    fail(f"{where}: ingress to {rule.get('ports')}, expected only the metrics port")
+                if rule.get("from") != [prometheus]:
+                    fail(f"{where}: ingress from {rule.get('from')}, expected only {prometheus}")
+    if policies != 3:
+        fail(f"{policies} NetworkPolicies rendered, expected one in each of the 3 kustomizations")
+
+    print(f"deploy checks: rules file and PrometheusRule equal; {len(exprs)} expressions use known metrics; IAM read-only; "
+          "ingress only from Prometheus to the metrics port")
 
 
 if __name__ == "__main__":

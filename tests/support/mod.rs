@@ -1,6 +1,6 @@
 //! Helpers for end-to-end tests: running the built binary with a clean AWS
 //! environment (dummy credentials, no instance metadata, no profile), writing
-//! configs, and starting moto's server on 127.0.0.1.
+//! configs, starting the daemon and moto's server on 127.0.0.1.
 
 #![allow(dead_code, clippy::print_stderr)]
 
@@ -113,6 +113,71 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The daemon, started with `--listen` on a free 127.0.0.1 port and JSON
+/// logs in `home/daemon.log`; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    pub home: PathBuf,
+}
+
+impl Daemon {
+    /// Starts it with `args` and waits until /healthz answers.
+    pub fn start(home: &Path, args: &[&str]) -> Daemon {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = command(home)
+            .args(["--listen", &listen, "--log-format", "json"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(home.join("daemon.log")).unwrap())
+            .spawn()
+            .expect("the daemon starts");
+        let daemon = Daemon {
+            child,
+            port,
+            home: home.to_path_buf(),
+        };
+        daemon.wait_for(|d| d.get("/healthz").0 == 200, "listening");
+        daemon
+    }
+
+    /// `(status, body)` of a GET.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path)
+    }
+
+    pub fn metrics(&self) -> String {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// Waits up to 30 s for a condition.
+    pub fn wait_for(&self, condition: impl Fn(&Daemon) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !condition(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// moto's server, stopped when dropped.
