@@ -108,16 +108,7 @@ fn metrics_from_fleet_files_pass_promtool_and_keep_odd_route_keys_intact() {
     let fleet = serde_json::json!({"Apis": [{"ApiId": "odd1", "Name": "odd \"api\"", "ProtocolType": "HTTP", "TargetName": "t", "Region": "eu-west-1", "Routes": routes}]});
     let fleet = write(dir.path(), "fleet.json", &fleet.to_string());
     let config = config(dir.path(), "");
-    let daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            fleet.to_str().unwrap(),
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let daemon = Daemon::ready(dir.path(), &config, fleet.to_str().unwrap());
     let metrics = daemon.metrics();
     promtool(&metrics);
     for key in keys {
@@ -185,16 +176,7 @@ fn a_first_page_is_current_down_and_keeps_the_routes_it_does_not_hold() {
         &file(vec![open("GET /a"), open("GET /b")], None),
     );
     let config = config(dir.path(), "");
-    let daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            routes.to_str().unwrap(),
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let daemon = Daemon::ready(dir.path(), &config, routes.to_str().unwrap());
     let open_rw001 = |m: &str| sample(m, "routewarden_violations", &[("rule_id", "RW001")]);
     let up = |m: &str| sample(m, "routewarden_api_up", &[("api_id", "k3x9p2m4qa")]);
     let metrics = daemon.metrics();
@@ -230,16 +212,7 @@ fn the_cap_limits_per_route_series_but_not_the_counts() {
         dir.path(),
         "max_violation_series = 2\npolicies = [\"builtin\"]",
     );
-    let daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            "examples/fleet.json",
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let daemon = Daemon::ready(dir.path(), &config, "examples/fleet.json");
     let metrics = daemon.metrics();
     promtool(&metrics);
     let series = metrics
@@ -285,16 +258,7 @@ fn sighup_with_a_broken_policy_keeps_the_old_one_and_sigterm_exits_0() {
         dir.path(),
         &format!("policies = [\"{}\"]", policy.display()),
     );
-    let mut daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            "examples/fleet.json",
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let mut daemon = Daemon::ready(dir.path(), &config, "examples/fleet.json");
     let before = sample(
         &daemon.metrics(),
         "routewarden_violations",
@@ -557,16 +521,7 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
 fn slow_oversized_and_stray_clients_do_not_hold_metrics_from_others() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "");
-    let daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            "examples/fleet.json",
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let daemon = Daemon::ready(dir.path(), &config, "examples/fleet.json");
 
     // Fifty clients that send half a request head and then nothing.
     let slow: Vec<TcpStream> = (0..50)
@@ -943,16 +898,7 @@ fn a_fifo_in_the_policy_directory_blocks_nothing() {
         dir.path(),
         &format!("policies = [\"{}\"]", policies.display()),
     );
-    let mut daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            "examples/fleet.json",
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let mut daemon = Daemon::ready(dir.path(), &config, "examples/fleet.json");
     let has = |d: &Daemon, id: &str| {
         sample(&d.metrics(), "routewarden_violations", &[("rule_id", id)]).is_some()
     };
@@ -987,16 +933,7 @@ fn a_fifo_in_the_policy_directory_blocks_nothing() {
 fn a_config_that_once_panicked_is_a_failed_reload_and_reload_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "");
-    let mut daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            "examples/fleet.json",
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let mut daemon = Daemon::ready(dir.path(), &config, "examples/fleet.json");
     let reloaded = |d: &Daemon| {
         sample(
             &d.metrics(),

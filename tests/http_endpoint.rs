@@ -102,16 +102,7 @@ fn healthz_and_metrics_answer_in_time_while_a_thousand_idle_connections_are_held
     let fleet = write_fleet(dir.path());
     let config = dir.path().join("routewarden.toml");
     std::fs::write(&config, support::every_second()).unwrap();
-    let daemon = Daemon::start(
-        dir.path(),
-        &[
-            "-c",
-            config.to_str().unwrap(),
-            "--routes",
-            fleet.to_str().unwrap(),
-        ],
-    );
-    daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+    let daemon = Daemon::ready(dir.path(), &config, fleet.to_str().unwrap());
 
     // Two scrapers in a loop meanwhile: /healthz must not wait behind them.
     let stop = Arc::new(AtomicBool::new(false));

@@ -144,6 +144,15 @@ impl Daemon {
         daemon
     }
 
+    /// Starts it with a config and a fleet file and waits until the first
+    /// cycle has finished (/readyz).
+    pub fn ready(home: &Path, config: &Path, routes: &str) -> Daemon {
+        let config = config.to_str().unwrap();
+        let daemon = Daemon::start(home, &["-c", config, "--routes", routes]);
+        daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
+        daemon
+    }
+
     /// `(status, body)` of a GET.
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.port, path)
