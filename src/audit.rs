@@ -100,6 +100,18 @@ pub struct AuditError {
     pub message: String,
 }
 
+impl AuditError {
+    /// The API it is about, keyed as [`Api::key`] keys APIs; `None` for a
+    /// failed discovery.
+    pub fn api_key(&self) -> Option<(&str, &str, &str)> {
+        Some((
+            self.target_name.as_deref().unwrap_or(""),
+            self.region.as_deref().unwrap_or(""),
+            self.api_id.as_deref()?,
+        ))
+    }
+}
+
 /// What an audit found.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {

@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, AuditError, Outcome};
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::drift;
@@ -151,13 +151,7 @@ async fn check(cli: &Cli) -> Result<Exit, Error> {
         let unread = outcome
             .errors
             .iter()
-            .filter_map(|e| {
-                Some((
-                    e.target_name.as_deref().unwrap_or(""),
-                    e.region.as_deref().unwrap_or(""),
-                    e.api_id.as_deref()?,
-                ))
-            })
+            .filter_map(AuditError::api_key)
             .collect();
         let found = drift::compare(&outcome.inventory, baseline, &unread, config.drift.severity);
         outcome.findings.extend(found);

@@ -407,14 +407,6 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
     config
 }
 
-/// The 1-based line of a byte offset of the file being read (a
-/// `[[targets]]` entry's span is its header).
-fn line_of(cur: &Cursor<'_>, offset: usize) -> u32 {
-    let text = cur.diags.source(cur.file);
-    let before = text.get(..offset).unwrap_or(text);
-    u32::try_from(before.matches('\n').count() + 1).unwrap_or(u32::MAX)
-}
-
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
@@ -659,7 +651,8 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
         .get("discover")
         .and_then(|v| discover(cur, v))
         .unwrap_or_default();
-    let line = line_of(cur, item.span().start);
+    // A `[[targets]]` entry's span is its header.
+    let line = cur.diags.line(cur.file, item.span().start);
     Some(Target {
         name: name?,
         line,

@@ -140,6 +140,13 @@ impl Diagnostics {
         }
     }
 
+    /// The 1-based line of a byte offset of a registered file.
+    pub fn line(&self, file: FileId, offset: usize) -> u32 {
+        self.files
+            .location(file, offset)
+            .map_or(1, |loc| u32::try_from(loc.line_number).unwrap_or(u32::MAX))
+    }
+
     /// Problems in file order, then by position, so output is stable.
     fn sorted(&self) -> Vec<&Problem> {
         let mut sorted: Vec<&Problem> = self.problems.iter().collect();
@@ -608,6 +615,21 @@ pub fn regular_file(path: &std::path::Path) -> io::Result<()> {
         io::ErrorKind::InvalidInput,
         format!("not a regular file: it is {what}"),
     ))
+}
+
+/// Byte offset of a 1-based line and column (as serde_json reports them),
+/// clamped to the text and to a character boundary.
+pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut offset = (line_start + column.saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
 }
 
 /// Why a file's bytes are not text routewarden reads.

@@ -796,7 +796,7 @@ fn malformed(diags: &mut Diagnostics, file: FileId, err: &serde_json::Error) {
         );
         return;
     }
-    let offset = offset_of(text, err.line(), err.column());
+    let offset = crate::diag::offset_of(text, err.line(), err.column());
     let full = err.to_string();
     let message = full
         .rsplit_once(" at line ")
@@ -831,20 +831,6 @@ fn interpret(
             "expected {\"Apis\": [...]} (a fleet file) or {\"Items\": [...]} (aws apigatewayv2 get-routes output)",
         )),
     }
-}
-
-/// Byte offset of a 1-based line and column as serde_json reports them.
-fn offset_of(text: &str, line: usize, column: usize) -> usize {
-    let line_start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let mut offset = (line_start + column.saturating_sub(1)).min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    offset
 }
 
 #[cfg(test)]

@@ -130,10 +130,7 @@ async fn load_inner(args: &Arc<Args>, shard: Shard, generation: u64) -> Result<L
         Ok::<_, Error>((config, policies, baseline))
     })
     .await
-    .map_err(|err| match err.try_into_panic() {
-        Ok(panic) => Error::Panic(panic_message(&*panic)),
-        Err(err) => Error::Panic(err.to_string()),
-    })??;
+    .map_err(|err| Error::Panic(join_error(err)))??;
     let source = if !args.routes.is_empty() {
         Source::Files(args.routes.clone())
     } else if config.targets.is_empty() {
@@ -255,10 +252,16 @@ pub async fn run(cli: &Cli) -> Result<Exit, Error> {
 fn task_end<T>(result: Result<T, tokio::task::JoinError>) -> String {
     match result {
         Ok(_) => "it returned".to_owned(),
-        Err(err) => match err.try_into_panic() {
-            Ok(panic) => format!("it panicked: {}", panic_message(&*panic)),
-            Err(err) => err.to_string(),
-        },
+        Err(err) => format!("it failed: {}", join_error(err)),
+    }
+}
+
+/// What a task that did not return said: its panic's message, or why it
+/// was cancelled.
+fn join_error(err: tokio::task::JoinError) -> String {
+    match err.try_into_panic() {
+        Ok(panic) => panic_message(&*panic),
+        Err(err) => err.to_string(),
     }
 }
 
@@ -634,7 +637,7 @@ mod tests {
         let blocking = async {
             tokio::task::spawn_blocking(|| -> Result<(), Error> { panic!("in {}", "a file") })
                 .await
-                .map_err(|err| Error::Panic(panic_message(&*err.into_panic())))?
+                .map_err(|err| Error::Panic(join_error(err)))?
         };
         match no_panic(blocking).await {
             Err(Error::Panic(message)) => assert_eq!(message, "in a file"),

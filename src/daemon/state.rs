@@ -41,12 +41,8 @@ pub struct State {
     pub drift: Vec<Finding>,
 }
 
-fn key_of(target: Option<&str>, region: Option<&str>, api_id: &str) -> ApiKey {
-    (
-        target.unwrap_or("").to_owned(),
-        region.unwrap_or("").to_owned(),
-        api_id.to_owned(),
-    )
+fn owned((target, region, api_id): (&str, &str, &str)) -> ApiKey {
+    (target.to_owned(), region.to_owned(), api_id.to_owned())
 }
 
 /// Identity of an open violation across cycles.
@@ -93,24 +89,15 @@ impl State {
             .errors
             .iter()
             .filter(|e| e.kind != ErrorKind::NotFound)
-            .filter_map(|e| {
-                Some(key_of(
-                    e.target_name.as_deref(),
-                    e.region.as_deref(),
-                    e.api_id.as_deref()?,
-                ))
-            })
+            .filter_map(AuditError::api_key)
+            .map(owned)
             .collect();
 
         let mut next = BTreeMap::new();
         for mut api in cycle.inventory.apis {
             let mut findings = Vec::new();
             audit::evaluate_api(&api, cycle.policies, cycle.today, &mut findings);
-            let key = key_of(
-                api.target_name.as_deref(),
-                api.region.as_deref(),
-                &api.api_id,
-            );
+            let key = owned(api.key());
             // Read, but not completely (a first page only): what was read is
             // current; the routes not read keep their last known state.
             let up = !failed.contains(&key);

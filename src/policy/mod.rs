@@ -243,10 +243,9 @@ impl PolicySet {
     }
 
     fn compile(mut diags: Diagnostics, files: Vec<diag::FileId>) -> Result<PolicySet, LoadError> {
-        let files_read = files.clone();
         let mut rules: Vec<(Rule, diag::FileId, std::ops::Range<usize>)> = Vec::new();
         let mut drafts = Vec::new();
-        for file in files {
+        for &file in &files {
             let text = diags.source(file).to_owned();
             let Some(doc) = diag::parse_toml(&mut diags, file, &text) else {
                 continue;
@@ -305,7 +304,7 @@ impl PolicySet {
                     "enable a rule, or add `builtin` for the built-in pack",
                 )
             };
-            let file = match files_read.first() {
+            let file = match files.first() {
                 Some(file) => *file,
                 None => diags.add_file("policies", String::new()),
             };

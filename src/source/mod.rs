@@ -162,11 +162,7 @@ fn report_conflict(diags: &mut Diagnostics, path: &Path, api: &Api, first: &Opti
     };
     let line = api.origin.0.as_ref().map_or(1, |o| o.line);
     let text = diags.source(file);
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1) as usize)
-        .map(str::len)
-        .sum();
+    let start = crate::diag::offset_of(text, line as usize, 1);
     let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
     let first = first.as_ref().map_or("an earlier file".to_owned(), |l| {
         format!("{}:{}", l.path, l.line)
