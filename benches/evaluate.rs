@@ -5,15 +5,17 @@
 //! per route x rule pair, the least any evaluator must do. The figure to report
 //! is `evaluate` in route x rule evaluations per second, and its ratio to
 //! `floor`. `audit` adds exemption lookups and building findings.
+//!
+//! A bench of `routewarden-core` (crates/core/Cargo.toml names this file):
+//! it can use nothing but the core.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use routewarden::audit;
-use routewarden::inventory::{Api, Inventory, Route};
-use routewarden::policy::{Context, PolicySet, PolicySource};
+use routewarden_core::inventory::{Api, Inventory, Route};
+use routewarden_core::policy::{Context, PolicySet, PolicySource};
 
 const ROUTES: usize = 10_000;
 const ROUTES_PER_API: usize = 25;
@@ -96,7 +98,7 @@ fn fleet() -> Inventory {
 }
 
 fn policies() -> PolicySet {
-    let extra = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/rules.toml");
+    let extra = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/rules.toml");
     PolicySet::load(&[PolicySource::Builtin, PolicySource::Path(extra)])
         .expect("bench policies load")
 }
@@ -143,7 +145,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut findings = Vec::new();
             for api in &inventory.apis {
-                audit::evaluate_api(api, &set, today, &mut findings);
+                set.evaluate(api, today, &mut findings);
             }
             black_box(findings.len())
         });

@@ -15,7 +15,7 @@ if [[ ! -x target/c7n-venv/bin/custodian ]]; then
 fi
 cargo build --release --locked
 echo "## Policy evaluation (criterion)"
-cargo bench --locked --bench evaluate -- --warm-up-time 2 --measurement-time 5 2>&1 \
+cargo bench --locked -p routewarden-core --bench evaluate -- --warm-up-time 2 --measurement-time 5 2>&1 \
   | grep -E "^evaluate_10k|time:|thrpt:" | grep -v "change:"
 echo
 echo "## Offline --check, 1k to 1M routes"

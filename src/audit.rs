@@ -1,238 +1,258 @@
-//! One audit: every route of an inventory against every enabled rule, with
-//! exemptions applied, giving findings; and the errors of APIs that could not
-//! be read. Findings are self-contained (they carry the names reports need), so
-//! sinks never go back to the policies or the inventory to re-evaluate.
+//! The one audit entry point: a [`Source`] read once against the policies,
+//! giving an [`Outcome`]: findings, drift against the baseline, and the errors
+//! of what could not be read. `--check`, `snapshot` and every daemon cycle
+//! call [`run`]; they differ only in what they do with the outcome.
+//!
+//! APIs are evaluated as the source yields them, so memory holds the findings
+//! and, unless asked to keep them, no routes.
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use futures_util::StreamExt;
+use routewarden_core::diag::LoadError;
+use routewarden_core::drift::{self, Unread};
+use routewarden_core::finding::{Finding, Severity};
+use routewarden_core::inventory::Inventory;
+use routewarden_core::policy::{PolicySet, RuleInfo};
 
-use crate::inventory::{Api, Inventory, Location, Route};
-use crate::policy::{Context, Exempted, ExemptionInfo, PolicySet, RuleInfo, Severity};
+use crate::source::{FetchError, Item, Observer, Source};
 
-/// How a finding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Open: fails `--check` at or above `--fail-on`.
-    Violation,
-    /// Covered by an active exemption.
-    Exempted,
-    /// Only expired exemptions match: it counts as a violation again.
-    ExpiredExemption,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Violation => "violation",
-            Status::Exempted => "exempted",
-            Status::ExpiredExemption => "expired_exemption",
-        }
-    }
-
-    /// Whether it counts as an open violation.
-    pub fn is_open(self) -> bool {
-        self != Status::Exempted
-    }
-}
-
-/// One rule's verdict on one route.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    pub rule: Arc<RuleInfo>,
-    pub status: Status,
-    pub target_name: Option<Arc<str>>,
-    pub region: Option<Arc<str>>,
-    pub api_id: Arc<str>,
-    pub api_name: Option<Arc<str>>,
-    pub route_id: Option<String>,
-    pub route_key: String,
-    /// Why the route fails the rule, naming fields and values.
-    pub message: String,
-    /// The exemption that covers it, or the expired one that matched.
-    pub exemption: Option<Arc<ExemptionInfo>>,
-    /// Where the route is defined (file and line), where the source knows.
-    pub location: Option<Location>,
-}
-
-impl Finding {
-    pub fn severity(&self) -> Severity {
-        self.rule.severity
-    }
-}
-
-/// The AWS operation an error came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Operation {
-    GetApis,
-    GetApi,
-    GetRoutes,
-    GetTags,
-}
-
-/// Why an API (or a discovery) could not be read, classified once, where it happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    Throttled,
-    NotFound,
-    BadRequest,
-    AccessDenied,
-    ServerError,
-    Timeout,
-    Transport,
-    MalformedResponse,
-    /// Only part of the API was given: a get-routes file whose `NextToken`
-    /// is set holds only its first page.
-    Incomplete,
-}
-
-/// An API or a discovery that could not be read; the audit is incomplete.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditError {
-    pub target_name: Option<Arc<str>>,
-    pub region: Option<Arc<str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_id: Option<Arc<str>>,
-    pub operation: Operation,
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-impl AuditError {
-    /// The API it is about, keyed as [`Api::key`] keys APIs; `None` for a
-    /// failed discovery.
-    pub fn api_key(&self) -> Option<(&str, &str, &str)> {
-        Some((
-            self.target_name.as_deref().unwrap_or(""),
-            self.region.as_deref().unwrap_or(""),
-            self.api_id.as_deref()?,
-        ))
-    }
+/// What one audit is asked to do.
+pub struct Audit<'a> {
+    pub policies: &'a PolicySet,
+    /// Drift is computed against it, when there is one.
+    pub baseline: Option<&'a Inventory>,
+    /// The severity of drift findings.
+    pub drift_severity: Severity,
+    /// Decides which exemptions have expired (UTC).
+    pub today: time::Date,
+    /// Keep every API's routes in the outcome (JUnit lists every route, the
+    /// daemon's state and `snapshot` hold them); drift keeps them anyway.
+    pub keep_routes: bool,
 }
 
 /// What an audit found.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
-    /// The APIs audited. Their routes may have been dropped after evaluation
-    /// (see [`Auditor`]); `routes` counts them either way.
+    /// The APIs read. Their routes are dropped after evaluation unless kept
+    /// (see [`Audit::keep_routes`]); `routes` counts them either way.
     pub inventory: Inventory,
     /// Routes audited.
     pub routes: usize,
     /// Enabled rules, in load order.
     pub rules: Vec<Arc<RuleInfo>>,
+    /// Rule findings, API by API in the order the source yielded them.
     pub findings: Vec<Finding>,
-    pub errors: Vec<AuditError>,
+    /// Drift findings; empty without a baseline.
+    pub drift: Vec<Finding>,
+    /// What could not be read.
+    pub errors: Vec<FetchError>,
+    /// The APIs the errors leave unknown, by the one definition both the
+    /// drift here and the daemon's state use.
+    pub unread: Unread,
 }
 
-/// Evaluates every route of the inventory against the enabled rules.
-/// `today` (UTC) decides which exemptions have expired.
-pub fn evaluate(inventory: Inventory, policies: &PolicySet, today: time::Date) -> Outcome {
-    let mut findings = Vec::new();
-    for api in &inventory.apis {
-        evaluate_api(api, policies, today, &mut findings);
-    }
-    Outcome {
-        rules: policies.enabled().map(|(_, r)| r.info.clone()).collect(),
-        routes: inventory.route_count(),
-        inventory,
-        findings,
-        errors: Vec::new(),
-    }
-}
-
-/// An audit fed one API at a time, as a fleet file is parsed: memory holds
-/// the findings and, unless asked to keep them, no routes.
-pub struct Auditor<'p> {
-    policies: &'p PolicySet,
-    today: time::Date,
-    keep_routes: bool,
-    outcome: Outcome,
-}
-
-impl<'p> Auditor<'p> {
-    /// `keep_routes`: keep every API's routes in the outcome (JUnit lists
-    /// every route, drift compares them).
-    pub fn new(policies: &'p PolicySet, today: time::Date, keep_routes: bool) -> Self {
-        let outcome = Outcome {
-            rules: policies.enabled().map(|(_, r)| r.info.clone()).collect(),
-            ..Outcome::default()
-        };
-        Auditor {
-            policies,
-            today,
-            keep_routes,
-            outcome,
-        }
+impl Outcome {
+    /// Rule findings, then drift findings.
+    pub fn all_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().chain(&self.drift)
     }
 
-    pub fn add(&mut self, mut api: Api) {
-        evaluate_api(&api, self.policies, self.today, &mut self.outcome.findings);
-        self.outcome.routes += api.routes.len();
-        if !self.keep_routes {
-            api.routes = Vec::new();
-        }
-        self.outcome.inventory.apis.push(api);
-    }
-
-    pub fn finish(self) -> Outcome {
-        self.outcome
+    /// Whether every API was read.
+    pub fn is_complete(&self) -> bool {
+        self.errors.is_empty()
     }
 }
 
-/// Appends the findings of one API's routes.
-pub fn evaluate_api(api: &Api, policies: &PolicySet, today: time::Date, out: &mut Vec<Finding>) {
-    let ctx = Context::of(api);
-    for route in &api.routes {
-        for (index, rule) in policies.enabled() {
-            if !rule.violated_by(route, &ctx) {
-                continue;
+/// Reads the source once and audits what it yields. `Err` when the source's
+/// own input could not be loaded (a broken fleet file).
+pub async fn run(
+    source: &dyn Source,
+    audit: &Audit<'_>,
+    observer: &dyn Observer,
+) -> Result<Outcome, LoadError> {
+    let keep_routes = audit.keep_routes || audit.baseline.is_some();
+    let mut outcome = Outcome {
+        rules: audit
+            .policies
+            .enabled()
+            .map(|(_, r)| r.info.clone())
+            .collect(),
+        ..Outcome::default()
+    };
+    let mut items = source.read(observer);
+    while let Some(item) = items.next().await {
+        match item? {
+            Item::Api(mut api) => {
+                audit
+                    .policies
+                    .evaluate(&api, audit.today, &mut outcome.findings);
+                outcome.routes += api.routes.len();
+                if !keep_routes {
+                    api.routes = Vec::new();
+                }
+                outcome.inventory.apis.push(api);
             }
-            let (status, exemption) = match policies.exemption_for(index, route, &ctx, today) {
-                Exempted::No => (Status::Violation, None),
-                Exempted::Active(e) => (Status::Exempted, Some(e)),
-                Exempted::Expired(e) => (Status::ExpiredExemption, Some(e)),
-            };
-            out.push(Finding::new(
-                api,
-                route,
-                rule.info.clone(),
-                status,
-                rule.explain(route, &ctx),
-                exemption,
-            ));
+            Item::Failed(error) => {
+                tracing::warn!(
+                    target_name = error.target_name.as_deref(),
+                    api_id = error.api_id.as_deref(),
+                    operation = error.operation.label(),
+                    kind = error.kind.label(),
+                    message = %error.message,
+                    "could not read"
+                );
+                outcome.errors.push(error);
+            }
         }
     }
+    outcome.unread = unread(&outcome.errors);
+    if let Some(baseline) = audit.baseline {
+        outcome.drift = drift::compare(
+            &outcome.inventory,
+            baseline,
+            &outcome.unread,
+            audit.drift_severity,
+        );
+    }
+    Ok(outcome)
 }
 
-impl Finding {
-    /// A finding of `rule` on a route of an API, with the names reports need.
-    pub fn new(
-        api: &Api,
-        route: &Route,
-        rule: Arc<RuleInfo>,
-        status: Status,
-        message: String,
-        exemption: Option<Arc<ExemptionInfo>>,
-    ) -> Finding {
-        Finding {
-            rule,
-            status,
-            target_name: api.target_name.clone(),
-            region: api.region.clone(),
-            api_id: api.api_id.clone(),
-            api_name: api.name.clone(),
-            route_id: route.route_id.clone(),
-            route_key: route.route_key.clone(),
-            message,
-            exemption,
-            location: api.location_of(route),
+/// The APIs that errors leave unknown: an API that failed (but not one that
+/// is gone), and every API of a target and region whose discovery failed.
+fn unread(errors: &[FetchError]) -> Unread {
+    let mut unread = Unread::default();
+    for e in errors.iter().filter(|e| !e.kind.is_gone()) {
+        let target = e.target_name.as_deref().unwrap_or("");
+        let region = e.region.as_deref().unwrap_or("");
+        match e.api_id.as_deref() {
+            Some(id) => unread.add_api((target, region, id)),
+            None => unread.add_scope(target, region),
         }
     }
+    unread
 }
 
 /// Today's date in UTC, for exemption expiry.
 pub fn today_utc() -> time::Date {
     time::OffsetDateTime::now_utc().date()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use routewarden_core::inventory::{Api, Route};
+    use routewarden_core::policy::PolicySource;
+
+    use super::*;
+    use crate::source::{ErrorKind, Operation};
+
+    fn api(target: &str, id: &str, keys: &[&str]) -> Api {
+        Api {
+            api_id: id.into(),
+            target_name: Some(target.into()),
+            region: Some("r".into()),
+            routes: keys
+                .iter()
+                .map(|k| Route {
+                    route_key: (*k).into(),
+                    authorization_type: Some("AWS_IAM".into()),
+                    ..Route::default()
+                })
+                .collect(),
+            ..Api::default()
+        }
+    }
+
+    fn error(target: &str, api_id: Option<&str>, kind: ErrorKind) -> FetchError {
+        FetchError {
+            target_name: Some(target.into()),
+            region: Some("r".into()),
+            api_id: api_id.map(Into::into),
+            operation: Operation::GetRoutes,
+            kind,
+            message: "x".into(),
+        }
+    }
+
+    /// A source that yields what it is given, errors included.
+    pub(crate) struct Given(pub(crate) Vec<Api>, pub(crate) Vec<FetchError>);
+
+    impl Source for Given {
+        fn read<'a>(
+            &'a self,
+            _: &'a dyn Observer,
+        ) -> futures_util::stream::BoxStream<'a, Result<Item, LoadError>> {
+            let apis = self.0.iter().cloned().map(Item::Api);
+            let errors = self.1.iter().cloned().map(Item::Failed);
+            futures_util::stream::iter(apis.chain(errors).map(Ok)).boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn drift_skips_what_could_not_be_read_and_reports_what_is_gone() {
+        let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
+        let baseline = Inventory {
+            apis: vec![
+                api("t", "read", &["GET /a"]),
+                api("t", "failed", &["GET /b"]),
+                api("t", "gone", &["GET /c"]),
+                api("blind", "any", &["GET /d"]),
+            ],
+        };
+        let source = Given(
+            vec![api("t", "read", &["GET /a", "GET /new"])],
+            vec![
+                error("t", Some("failed"), ErrorKind::ServerError),
+                error("t", Some("gone"), ErrorKind::NotFound),
+                error("blind", None, ErrorKind::AccessDenied),
+            ],
+        );
+        let audit = Audit {
+            policies: &policies,
+            baseline: Some(&baseline),
+            drift_severity: Severity::Medium,
+            today: today_utc(),
+            keep_routes: false,
+        };
+        let outcome = run(&source, &audit, &()).await.unwrap();
+        let drift: Vec<String> = outcome
+            .drift
+            .iter()
+            .map(|f| format!("{} {} {}", f.rule.id, f.api_id, f.route_key))
+            .collect();
+        assert_eq!(
+            drift,
+            ["drift.added read GET /new", "drift.removed gone GET /c"]
+        );
+        assert_eq!(outcome.errors.len(), 3);
+        assert!(!outcome.is_complete());
+        assert_eq!(outcome.routes, 2);
+        assert_eq!(
+            outcome.inventory.apis[0].routes.len(),
+            2,
+            "drift keeps routes"
+        );
+    }
+
+    #[tokio::test]
+    async fn routes_are_dropped_after_evaluation_unless_kept() {
+        let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
+        let mut open = api("t", "a", &["GET /x"]);
+        open.routes[0].authorization_type = Some("NONE".into());
+        let source = Inventory { apis: vec![open] };
+        let mut audit = Audit {
+            policies: &policies,
+            baseline: None,
+            drift_severity: Severity::Medium,
+            today: today_utc(),
+            keep_routes: false,
+        };
+        let outcome = run(&source, &audit, &()).await.unwrap();
+        assert!(outcome.inventory.apis[0].routes.is_empty());
+        assert_eq!(outcome.routes, 1);
+        assert!(outcome.findings.iter().any(|f| &*f.rule.id == "RW001"));
+        audit.keep_routes = true;
+        let outcome = run(&source, &audit, &()).await.unwrap();
+        assert_eq!(outcome.inventory.apis[0].routes.len(), 1);
+    }
 }

@@ -58,7 +58,7 @@ pub struct Common {
     pub baseline: Option<PathBuf>,
 
     /// AWS endpoint override (an emulator); AWS_ENDPOINT_URL works too
-    #[arg(long, value_name = "URL", global = true, value_parser = crate::config::endpoint_url)]
+    #[arg(long, value_name = "URL", global = true, value_parser = routewarden_core::config::endpoint_url)]
     pub endpoint_url: Option<String>,
 
     /// Log format on stderr; RUST_LOG sets the level filter [default: json when stderr is not a terminal]

@@ -1,42 +1,36 @@
 //! routewarden audits AWS API Gateway v2 routes for compliance and drift.
 //!
-//! Data flows one way: config -> source -> policy -> findings -> sinks.
-//!
-//! # Layout
+//! Data flows one way: **load -> source -> audit -> outcome -> sinks**. The
+//! pure core (inventory, policies, findings, drift, diagnostics, config) is
+//! the `routewarden-core` crate; this crate reads, schedules and writes.
+//! docs/architecture.md draws the whole.
 //!
 //! - [`cli`]: clap derive types, nothing else.
-//! - [`commands`]: each command from arguments to an exit status.
-//! - [`config`]: the config file model, loading, validation, defaults.
-//! - [`diag`]: file:line:column diagnostics shared by every loader.
-//! - [`policy`]: rule model, compile, evaluate, exemptions, built-in pack.
-//! - [`inventory`]: `Api`, `Route` and the fleet file.
-//! - [`source`]: where routes come from: fleet files, or AWS (GetApis/GetRoutes).
-//! - [`limiter`]: the per account and region budget, and throttling backoff.
-//! - [`drift`]: the inventory against a baseline fleet file.
-//! - [`audit`]: one audit: routes against rules, giving findings and errors.
-//! - [`daemon`]: scheduler, HTTP server (/metrics, /healthz, /readyz), reload,
-//!   shutdown; the only place that holds long-lived state.
-//! - [`logging`]: log output with credentials redacted.
+//! - [`commands`]: each command, from arguments to an [`Exit`]: the sinks.
+//! - [`load`]: the one load step: arguments and config to a plan.
+//! - [`source`]: one trait; fleet files and AWS (client, discovery,
+//!   pagination, classification, limiter) implement it.
+//! - [`audit`]: the one audit entry point: source and policies to an outcome.
+//! - [`report`]: text, JSON, SARIF and JUnit writers.
+//! - [`daemon`]: scheduler, HTTP server, state, reload, shutdown: the only
+//!   place that holds long-lived state.
 //! - [`metrics`]: the Prometheus registry and every metric.
-//! - [`shard`]: which replica audits which target (rendezvous hashing).
-//! - [`report`]: text, JSON, SARIF and JUnit writers for `--check`.
-//! - [`sanitize`]: external text made safe to show: escaped and clipped.
+//! - [`shard`]: which replica audits which target.
+//! - [`logging`]: log output with credentials redacted.
+//! - [`progress`]: the command line's progress bar.
 
 pub mod audit;
 pub mod cli;
 pub mod commands;
-pub mod config;
-pub mod daemon;
-pub mod diag;
-pub mod drift;
-pub mod inventory;
-pub mod limiter;
+mod daemon;
+mod error;
+pub mod load;
 pub mod logging;
-pub mod metrics;
-pub mod policy;
+mod metrics;
+mod progress;
 pub mod report;
-pub mod sanitize;
 pub mod shard;
 pub mod source;
 
-pub use commands::{Error, Exit, run};
+pub use commands::run;
+pub use error::{Error, Exit};

@@ -11,7 +11,7 @@
 //!
 //! Values from outside (API ids, route keys, error messages, paths) reach
 //! log fields as they are. In text logs, [`EscapedFields`] formats every
-//! field through [`sanitize::escape`](crate::sanitize::escape), so a line
+//! field through [`sanitize::escape`](routewarden_core::sanitize::escape), so a line
 //! break or an ESC in a value cannot forge a line or drive a terminal. JSON
 //! logs are safe by JSON's own encoding, which escapes the C0 controls; the
 //! writer also writes DEL, the C1 controls and the bidirectional controls as
@@ -30,7 +30,7 @@ use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 
-use crate::sanitize::{escape, is_escaped};
+use routewarden_core::sanitize::{escape, is_escaped};
 
 const REDACTED: &str = "** redacted **";
 /// Environment variables whose values never appear in logs.

@@ -8,25 +8,22 @@ use clap::Parser;
 use routewarden::cli::{Cli, LogFormat};
 use routewarden::logging;
 use routewarden::{Error, Exit};
+use routewarden_core::sanitize::escape;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: cannot start the async runtime: {err}");
-            }
-            return ExitCode::from(2);
-        }
+        Ok(runtime) => runtime.block_on(routewarden::run(&cli)),
+        Err(source) => Err(Error::Runtime(source)),
     };
-    match runtime.block_on(routewarden::run(&cli)) {
+    // Every way the program ends, and its exit code (docs/exit-codes in the
+    // README): here and nowhere else.
+    match result {
         Ok(Exit::Success) => ExitCode::SUCCESS,
         Ok(Exit::Violations) => ExitCode::from(1),
         Ok(Exit::Incomplete) => ExitCode::from(3),
@@ -34,20 +31,30 @@ fn main() -> ExitCode {
             err.0.eprint();
             ExitCode::from(2)
         }
-        Err(err @ Error::TaskFailed { .. }) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {err}");
-            }
-            ExitCode::from(4)
-        }
-        Err(err) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {}", routewarden::sanitize::escape(&err.to_string()));
-            }
+        Err(
+            err @ (Error::NothingToAudit
+            | Error::Listen(_)
+            | Error::Shard(_)
+            | Error::Setup(_)
+            | Error::Write { .. }
+            | Error::Bind { .. }
+            | Error::Runtime(_)
+            | Error::Panic(_)),
+        ) => {
+            report(&err);
             ExitCode::from(2)
         }
+        Err(err @ Error::TaskFailed { .. }) => {
+            report(&err);
+            ExitCode::from(4)
+        }
+    }
+}
+
+fn report(err: &Error) {
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("error: {}", escape(&err.to_string()));
     }
 }
 

@@ -9,8 +9,10 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use crate::audit::{Finding, Status};
-use crate::policy::Severity;
+use routewarden_core::finding::Severity;
+use routewarden_core::finding::{Finding, Status};
+
+use crate::source::{Event, Observer};
 
 /// Buckets of `routewarden_audit_cycle_duration_seconds`: a cycle takes from
 /// under a second (files) to many minutes (large throttled estates).
@@ -308,5 +310,34 @@ impl Metrics {
         self.violation_series_dropped
             .set(dropped.values().sum::<usize>() as f64);
         dropped
+    }
+}
+/// The daemon's observer: what the sources do feeds the counters as it
+/// happens, so a cycle cut short by shutdown has counted what it did.
+impl Observer for Metrics {
+    fn on(&self, event: Event<'_>) {
+        match event {
+            Event::Request {
+                target,
+                operation,
+                outcome,
+            } => self
+                .aws_requests
+                .with_label_values(&[target, operation.label(), outcome.label()])
+                .inc(),
+            Event::Waited {
+                target,
+                rate_limit,
+                backoff,
+            } => {
+                self.rate_limit_wait
+                    .with_label_values(&[target])
+                    .inc_by(rate_limit.as_secs_f64());
+                self.backoff
+                    .with_label_values(&[target])
+                    .inc_by(backoff.as_secs_f64());
+            }
+            Event::Found { .. } | Event::Done => {}
+        }
     }
 }

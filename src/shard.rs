@@ -10,6 +10,12 @@ use std::fmt;
 use std::hash::Hasher;
 use std::str::FromStr;
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use routewarden_core::diag::LoadError;
+
+use crate::source::{Item, Observer, Source};
+
 /// This replica's shard: `index` of `count`, 0-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -66,6 +72,37 @@ impl Shard {
     /// Whether this shard audits the target.
     pub fn owns(&self, target_name: &str) -> bool {
         owner(target_name, self.count) == self.index
+    }
+}
+
+/// A source cut to one shard: only the APIs (and errors) of the targets it
+/// owns. AWS targets are cut before their clients are built; fleet files,
+/// which name their targets inside, are cut as they are read.
+pub struct Sharded<S> {
+    inner: S,
+    shard: Shard,
+}
+
+impl<S> Sharded<S> {
+    pub fn new(inner: S, shard: Shard) -> Sharded<S> {
+        Sharded { inner, shard }
+    }
+}
+
+impl<S: Source> Source for Sharded<S> {
+    fn read<'a>(&'a self, observer: &'a dyn Observer) -> BoxStream<'a, Result<Item, LoadError>> {
+        let mine = move |item: &Result<Item, LoadError>| {
+            let target = match item {
+                Ok(Item::Api(api)) => api.target_name.as_deref(),
+                Ok(Item::Failed(error)) => error.target_name.as_deref(),
+                Err(_) => return true,
+            };
+            self.shard.owns(target.unwrap_or(""))
+        };
+        self.inner
+            .read(observer)
+            .filter(move |item| std::future::ready(mine(item)))
+            .boxed()
     }
 }
 

@@ -386,7 +386,7 @@ fn control_characters_from_a_fleet_file_cannot_drive_the_terminal() {
 /// What `sanitize` escapes, found raw in `text` (line breaks allowed).
 fn raw_controls(text: &str) -> Vec<char> {
     text.chars()
-        .filter(|c| routewarden::sanitize::is_escaped(*c) && *c != '\n')
+        .filter(|c| routewarden_core::sanitize::is_escaped(*c) && *c != '\n')
         .collect()
 }
 

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use routewarden::config::Config;
-use routewarden::limiter::{Limiter, retry_delay};
+use routewarden::source::aws::limiter::{Limiter, retry_delay};
+use routewarden_core::config::Config;
 use tokio::time::Instant;
 
 /// A TOML number in any of the shapes a user might write, extremes included.

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use routewarden::config::Config;
-use routewarden::diag::Diagnostics;
-use routewarden::inventory;
-use routewarden::policy::{PolicySet, PolicySource};
+use routewarden_core::config::Config;
+use routewarden_core::diag::Diagnostics;
+use routewarden_core::inventory;
+use routewarden_core::policy::{PolicySet, PolicySource};
 
 fn corpus() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/invalid")
@@ -70,7 +70,7 @@ fn colour_is_only_added_when_asked() {
 /// What `sanitize` escapes, found raw in `text` (line breaks allowed).
 fn raw_controls(text: &str) -> Vec<char> {
     text.chars()
-        .filter(|c| routewarden::sanitize::is_escaped(*c) && *c != '\n')
+        .filter(|c| routewarden_core::sanitize::is_escaped(*c) && *c != '\n')
         .collect()
 }
 
@@ -141,7 +141,7 @@ fn problems_per_file_are_capped_and_the_rest_counted() {
     let shown = rendered.matches("error: unknown key").count();
     assert_eq!(
         shown,
-        routewarden::diag::PROBLEMS_SHOWN_PER_FILE,
+        routewarden_core::diag::PROBLEMS_SHOWN_PER_FILE,
         "{rendered}"
     );
     assert!(

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use routewarden::diag::Diagnostics;
-use routewarden::inventory;
-use routewarden::policy::{Context, PolicySet, PolicySource};
+use routewarden_core::diag::Diagnostics;
+use routewarden_core::inventory;
+use routewarden_core::policy::{Context, PolicySet, PolicySource};
 
 #[test]
 fn evaluating_rules_makes_no_allocation() {

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use routewarden::inventory::{Api, Route};
-use routewarden::policy::{Context, PolicySet};
+use routewarden_core::inventory::{Api, Route};
+use routewarden_core::policy::{Context, PolicySet};
 
 /// Whether `condition` (an inline TOML table) holds for the route.
 fn holds(condition: &str, route: &Route, api: &Api) -> bool {
@@ -144,8 +144,8 @@ proptest! {
 /// yields, and every route's line is the line of its `"RouteKey"`.
 mod fleet_files {
     use super::*;
-    use routewarden::diag::Diagnostics;
-    use routewarden::inventory::{self, Inventory};
+    use routewarden_core::diag::Diagnostics;
+    use routewarden_core::inventory::{self, Inventory};
 
     fn inventory() -> impl Strategy<Value = Inventory> {
         prop::collection::vec(

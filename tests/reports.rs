@@ -4,12 +4,29 @@
 
 use std::path::Path;
 
-use routewarden::audit::{self, Outcome};
-use routewarden::config::Config;
-use routewarden::diag::Diagnostics;
-use routewarden::inventory::{self, Inventory};
-use routewarden::policy::PolicySet;
+use routewarden::audit::{self, Audit, Outcome};
 use routewarden::report::{self, FailOn, Format, Summary};
+use routewarden::source::{ErrorKind, FetchError, Operation};
+use routewarden_core::config::Config;
+use routewarden_core::diag::Diagnostics;
+use routewarden_core::inventory::{self, Inventory};
+use routewarden_core::policy::PolicySet;
+
+/// The audit of an inventory, on a fixed day, routes kept.
+fn audit_of(inventory: Inventory, policies: &PolicySet) -> Outcome {
+    let audit = Audit {
+        policies,
+        baseline: None,
+        drift_severity: routewarden_core::finding::Severity::Medium,
+        today: time::macros::date!(2026 - 06 - 01),
+        keep_routes: true,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(audit::run(&inventory, &audit, &()))
+        .unwrap()
+}
 
 fn example() -> Outcome {
     let config = Config::load(Path::new("examples/routewarden.toml")).unwrap();
@@ -18,11 +35,7 @@ fn example() -> Outcome {
     let apis = inventory::load_routes_file(&mut diags, Path::new("examples/fleet.json"))
         .unwrap()
         .0;
-    audit::evaluate(
-        Inventory { apis },
-        &policies,
-        time::macros::date!(2026 - 06 - 01),
-    )
+    audit_of(Inventory { apis }, &policies)
 }
 
 fn render(format: Format, outcome: &Outcome, fail_on: FailOn) -> String {
@@ -37,7 +50,7 @@ fn text() {
     let text = render(
         Format::Text,
         &example(),
-        FailOn::Severity(routewarden::policy::Severity::Low),
+        FailOn::Severity(routewarden_core::policy::Severity::Low),
     );
     assert!(!text.contains('\x1b'), "no colour unless asked");
     insta::assert_snapshot!(text);
@@ -62,7 +75,7 @@ fn json() {
     let json = render(
         Format::Json,
         &example(),
-        FailOn::Severity(routewarden::policy::Severity::High),
+        FailOn::Severity(routewarden_core::policy::Severity::High),
     );
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["version"], 1);
@@ -148,7 +161,7 @@ fn junit() {
 /// Characters that must never reach a reader raw: what `sanitize` escapes.
 fn raw_controls(text: &str) -> Vec<char> {
     text.chars()
-        .filter(|c| routewarden::sanitize::is_escaped(*c) && *c != '\n')
+        .filter(|c| routewarden_core::sanitize::is_escaped(*c) && *c != '\n')
         .collect()
 }
 
@@ -183,18 +196,14 @@ fn hostile() -> Outcome {
     std::fs::write(&path, fleet.to_string()).unwrap();
     let mut diags = Diagnostics::new();
     let apis = inventory::load_routes_file(&mut diags, &path).unwrap().0;
-    let policies = PolicySet::load(&[routewarden::policy::PolicySource::Builtin]).unwrap();
-    let mut outcome = audit::evaluate(
-        Inventory { apis },
-        &policies,
-        time::macros::date!(2026 - 06 - 01),
-    );
-    outcome.errors.push(audit::AuditError {
+    let policies = PolicySet::load(&[routewarden_core::policy::PolicySource::Builtin]).unwrap();
+    let mut outcome = audit_of(Inventory { apis }, &policies);
+    outcome.errors.push(FetchError {
         target_name: Some("t\u{1b}]0;pwned\u{7}".into()),
         region: Some("us\u{202e}".into()),
         api_id: Some("y\u{1b}[2J".into()),
-        operation: audit::Operation::GetRoutes,
-        kind: audit::ErrorKind::ServerError,
+        operation: Operation::GetRoutes,
+        kind: ErrorKind::ServerError,
         message: format!(
             "{}\n2026-06-01T00:00:00Z INFO forged",
             "\u{1b}[2J".repeat(20_000)

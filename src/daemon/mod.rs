@@ -4,90 +4,47 @@
 //! Three tasks share a [`CancellationToken`]: the scheduler (one cycle at a
 //! time; a slow cycle delays the next rather than stacking), the HTTP server,
 //! and the reloader (SIGHUP, or a watched file that changed). The loaded
-//! config, policies and source are swapped atomically as one [`Loaded`]; a
+//! config, policies and source are swapped atomically as one [`Plan`]; a
 //! reload that fails keeps the old one.
 
 mod server;
-pub mod state;
+mod state;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use routewarden_core::config::Config;
+use routewarden_core::policy::{self, PolicySource};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{self, Operation};
-use crate::cli::Cli;
-use crate::commands::{Error, Exit};
-use crate::config::Config;
-use crate::inventory::Inventory;
+use crate::audit::{self, Audit};
+use crate::error::{Error, Exit, join_error, panic_message};
+use crate::load::{self, Args, Plan, Purpose};
 use crate::metrics::Metrics;
-use crate::policy::{PolicySet, PolicySource};
 use crate::shard::Shard;
-use crate::source::aws::{AwsSource, RequestOutcome};
-use crate::source::{self, Source};
 
 /// How long shutdown may take: in-flight requests are cancelled, open HTTP
 /// connections get this long to finish.
-pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
 /// How often watched files are checked for changes.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(5);
+const WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Everything a cycle needs, loaded and validated together.
-pub struct Loaded {
-    pub config: Config,
-    pub policies: PolicySet,
-    pub source: Source,
-    pub baseline: Option<Inventory>,
-    /// This replica's shard: fleet-file APIs are filtered by it each cycle
-    /// (AWS targets were filtered when the source was built).
+/// What the command line says about the daemon itself.
+pub struct Options {
+    /// `--listen`, over the config's `[server] listen`.
+    pub listen: Option<SocketAddr>,
     pub shard: Shard,
-    /// Counts reloads, so that request statistics restart with a new source.
-    pub generation: u64,
 }
 
-/// The parts of the command line that a (re)load reads.
-struct Args {
-    config: Option<PathBuf>,
-    policies: Vec<String>,
-    routes: Vec<PathBuf>,
-    baseline: Option<PathBuf>,
-    endpoint_url: Option<String>,
-}
-
-impl Args {
-    fn of(cli: &Cli) -> Args {
-        Args {
-            config: cli.common.config.clone(),
-            policies: cli.common.policies.clone(),
-            routes: cli.common.routes.clone(),
-            baseline: cli.common.baseline.clone(),
-            endpoint_url: cli.common.endpoint_url.clone(),
-        }
-    }
-
-    /// `-p` replaces the config's list.
-    fn policy_sources(&self, config: &Config) -> Vec<PolicySource> {
-        if self.policies.is_empty() {
-            config.audit.policies.clone()
-        } else {
-            self.policies
-                .iter()
-                .map(|p| PolicySource::parse(p, Path::new("")))
-                .collect()
-        }
-    }
-}
-
-/// Loads config, policies, baseline and source; every problem is an error.
-/// File I/O runs on the blocking pool, never on the runtime's workers; a
-/// panic anywhere in loading is a failed load, never a dead reloader.
-async fn load(args: &Arc<Args>, shard: Shard, generation: u64) -> Result<Loaded, Error> {
-    no_panic(load_inner(args, shard, generation)).await
+/// Loads the daemon's plan. A load that panics (a bug) is a failed load,
+/// never a dead reloader.
+async fn load(args: &Args, shard: Shard) -> Result<Plan, Error> {
+    no_panic(load::load(args, Purpose::Daemon(shard))).await
 }
 
 /// A load that panics is a failed load ([`Error::Panic`]), not a dead task.
@@ -101,61 +58,6 @@ async fn no_panic<T>(
         .unwrap_or_else(|panic| Err(Error::Panic(panic_message(&*panic))))
 }
 
-/// What a panic said, for the log line of a failed load.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned())
-}
-
-async fn load_inner(args: &Arc<Args>, shard: Shard, generation: u64) -> Result<Loaded, Error> {
-    let files = args.clone();
-    let (config, policies, baseline) = tokio::task::spawn_blocking(move || {
-        let args = files;
-        let config = match &args.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        let policies = PolicySet::load(&args.policy_sources(&config))?;
-        let baseline = match args.baseline.as_ref().or(config.audit.baseline.as_ref()) {
-            Some(path) => Some(source::read_files(std::slice::from_ref(path))?.inventory),
-            None => None,
-        };
-        if !args.routes.is_empty() {
-            // Read once now so that a broken file fails the (re)load, not a cycle.
-            source::read_files(&args.routes)?;
-        }
-        Ok::<_, Error>((config, policies, baseline))
-    })
-    .await
-    .map_err(|err| Error::Panic(join_error(err)))??;
-    let source = if !args.routes.is_empty() {
-        Source::Files(args.routes.clone())
-    } else if config.targets.is_empty() {
-        return Err(Error::Usage(
-            "nothing to audit: give --routes FILE (a fleet file), or [[targets]] in the config"
-                .to_owned(),
-        ));
-    } else {
-        let mut mine = config.clone();
-        mine.targets.retain(|t| shard.owns(&t.name));
-        tracing::info!(shard = %shard, targets = mine.targets.len(), of = config.targets.len(), "targets of this shard");
-        Source::Aws(Arc::new(
-            AwsSource::new(&mine, args.endpoint_url.as_deref()).await?,
-        ))
-    };
-    Ok(Loaded {
-        config,
-        policies,
-        source,
-        baseline,
-        shard,
-        generation,
-    })
-}
-
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -163,23 +65,15 @@ fn unix_now() -> f64 {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(cli: &Cli) -> Result<Exit, Error> {
-    let shard = match &cli.daemon.shard {
-        Some(text) => text.parse::<Shard>().map_err(Error::Usage)?,
-        None => Shard::default(),
-    };
-    let args = Arc::new(Args::of(cli));
-    let loaded = load(&args, shard, 0).await?;
-    let listen: SocketAddr = match &cli.daemon.listen {
-        Some(text) => text.parse().map_err(|_| {
-            Error::Usage(format!(
-                "invalid --listen address `{text}`: expected HOST:PORT"
-            ))
-        })?,
-        None => loaded.config.server.listen,
-    };
-    let listener = server::bind(listen)
-        .map_err(|err| Error::Usage(format!("cannot listen on {listen}: {err}")))?;
+pub async fn run(args: Args, options: Options) -> Result<Exit, Error> {
+    let Options { listen, shard } = options;
+    let args = Arc::new(args);
+    let loaded = load(&args, shard).await?;
+    let listen = listen.unwrap_or(loaded.config.server.listen);
+    let listener = server::bind(listen).map_err(|source| Error::Bind {
+        addr: listen,
+        source,
+    })?;
 
     let metrics = Arc::new(Metrics::new());
     metrics
@@ -256,15 +150,6 @@ fn task_end<T>(result: Result<T, tokio::task::JoinError>) -> String {
     }
 }
 
-/// What a task that did not return said: its panic's message, or why it
-/// was cancelled.
-fn join_error(err: tokio::task::JoinError) -> String {
-    match err.try_into_panic() {
-        Ok(panic) => panic_message(&*panic),
-        Err(err) => err.to_string(),
-    }
-}
-
 /// Waits for SIGTERM or SIGINT, then cancels everything.
 async fn shutdown_signal(cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -283,7 +168,7 @@ async fn shutdown_signal(cancel: CancellationToken) {
 }
 
 /// Metrics that follow the loaded config and policies.
-fn publish_loaded(metrics: &Metrics, loaded: &Loaded) {
+fn publish_loaded(metrics: &Metrics, loaded: &Plan) {
     metrics
         .policy_rules
         .set(loaded.policies.enabled().count() as f64);
@@ -297,7 +182,7 @@ fn publish_loaded(metrics: &Metrics, loaded: &Loaded) {
 async fn reload_loop(
     args: Arc<Args>,
     shard: Shard,
-    current: Arc<RwLock<Arc<Loaded>>>,
+    current: Arc<RwLock<Arc<Plan>>>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
 ) {
@@ -325,8 +210,7 @@ async fn reload_loop(
             }
             () = cancel.cancelled() => return,
         };
-        let generation = current.read().expect("lock").generation + 1;
-        match load(&args, shard, generation).await {
+        match load(&args, shard).await {
             Ok(loaded) => {
                 publish_loaded(&metrics, &loaded);
                 fingerprint = watched_fingerprint(args.clone(), loaded.config.clone()).await;
@@ -371,7 +255,7 @@ fn fingerprint_files(args: &Args, config: &Config) -> u64 {
                     let mut files: Vec<PathBuf> = entries
                         .filter_map(Result::ok)
                         .map(|e| e.path())
-                        .filter(|p| crate::policy::is_policy_file(p))
+                        .filter(|p| policy::is_policy_file(p))
                         .collect();
                     files.sort();
                     paths.extend(files);
@@ -381,7 +265,7 @@ fn fingerprint_files(args: &Args, config: &Config) -> u64 {
             }
         }
     }
-    paths.extend(args.baseline.clone().or(config.audit.baseline.clone()));
+    paths.extend(args.baseline(config).cloned());
     let mut hasher = fnv::FnvHasher::default();
     for path in paths {
         hasher.write(path.as_os_str().as_encoded_bytes());
@@ -401,33 +285,21 @@ fn fingerprint_files(args: &Args, config: &Config) -> u64 {
     hasher.finish()
 }
 
-/// What the AWS source had counted when the counters were last published, so
-/// that each cycle adds only the difference.
-#[derive(Default)]
-struct Published {
-    /// The source generation these counts belong to (a reload starts at zero).
-    generation: u64,
-    requests: BTreeMap<(String, Operation, RequestOutcome), u64>,
-    /// Seconds of rate-limit wait and of backoff, per target.
-    waits: BTreeMap<String, (f64, f64)>,
-}
-
 /// One cycle after another, never overlapping; the next starts `interval`
 /// plus jitter after the previous one started, or at once if it ran longer.
 async fn schedule(
-    current: Arc<RwLock<Arc<Loaded>>>,
+    current: Arc<RwLock<Arc<Plan>>>,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     cancel: CancellationToken,
 ) {
     let mut state = state::State::default();
-    let mut seen = Published::default();
     let mut rng = fastrand::Rng::new();
     loop {
         let started = Instant::now();
         let loaded = current.read().expect("lock").clone();
         tokio::select! {
-            () = cycle(&loaded, &mut state, &metrics, &mut seen) => {}
+            () = cycle(&loaded, &mut state, &metrics) => {}
             // Shutdown drops the cycle, and with it every request in flight.
             () = cancel.cancelled() => return,
         }
@@ -442,29 +314,34 @@ async fn schedule(
     }
 }
 
-async fn cycle(loaded: &Loaded, state: &mut state::State, metrics: &Metrics, seen: &mut Published) {
+async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
     let started = Instant::now();
-    let (fetched, source_failed) = match loaded.source.fetch().await {
-        Ok(fetched) => (fetched, false),
-        Err(err) => {
-            tracing::error!(diagnostics = %err.0.render(false), "routes files could not be read; keeping the last known state");
-            (source::Fetched::default(), true)
-        }
-    };
-    let mut inventory = fetched.inventory;
-    inventory
-        .apis
-        .retain(|api| loaded.shard.owns(api.target_name.as_deref().unwrap_or("")));
-    let changes = state.apply(state::Cycle {
-        inventory,
-        errors: &fetched.errors,
-        source_failed,
+    let audit = Audit {
         policies: &loaded.policies,
-        today: audit::today_utc(),
-        now: unix_now(),
         baseline: loaded.baseline.as_ref(),
         drift_severity: loaded.config.drift.severity,
-    });
+        today: audit::today_utc(),
+        keep_routes: true,
+    };
+    // The metrics hear every request and wait as it happens.
+    let outcome = match loaded.source() {
+        Ok(source) => audit::run(source, &audit, metrics).await,
+        Err(err) => {
+            tracing::error!(%err, "no source to audit");
+            return;
+        }
+    };
+    let (changes, errors) = match outcome {
+        Ok(outcome) => {
+            let errors = outcome.errors.len();
+            (state.apply(outcome, unix_now()), Some(errors))
+        }
+        Err(err) => {
+            tracing::error!(diagnostics = %err.0.render(false), "routes files could not be read; keeping the last known state");
+            state.source_failed();
+            (state::Changes::default(), None)
+        }
+    };
     for f in &changes.opened {
         tracing::warn!(
             rule_id = %f.rule.id, severity = %f.severity(), target_name = f.target_name.as_deref(),
@@ -493,8 +370,7 @@ async fn cycle(loaded: &Loaded, state: &mut state::State, metrics: &Metrics, see
     }
 
     publish_state(metrics, state, loaded.config.audit.max_violation_series);
-    publish_requests(metrics, loaded, seen);
-    let complete = fetched.errors.is_empty() && !source_failed;
+    let complete = errors == Some(0);
     let elapsed = started.elapsed();
     metrics
         .audit_cycles
@@ -509,7 +385,7 @@ async fn cycle(loaded: &Loaded, state: &mut state::State, metrics: &Metrics, see
         violations = state.open_violations(),
         opened = changes.opened.len(),
         closed = changes.closed.len(),
-        errors = fetched.errors.len(),
+        errors,
         tasks = tokio::runtime::Handle::current()
             .metrics()
             .num_alive_tasks(),
@@ -575,47 +451,6 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
             .drift_routes
             .with_label_values(&[target, api, change])
             .set(n as f64);
-    }
-}
-
-/// Adds what the AWS source counted since the last cycle to the counters.
-fn publish_requests(metrics: &Metrics, loaded: &Loaded, seen: &mut Published) {
-    let Source::Aws(aws) = &loaded.source else {
-        return;
-    };
-    if seen.generation != loaded.generation {
-        // A new source counts from zero.
-        *seen = Published {
-            generation: loaded.generation,
-            ..Published::default()
-        };
-    }
-    for (target, stats) in aws.stats() {
-        for ((operation, outcome), n) in stats.requests() {
-            let key = (target.to_string(), operation, outcome);
-            let before = seen.requests.insert(key, n).unwrap_or(0);
-            let op = format!("{operation:?}");
-            metrics
-                .aws_requests
-                .with_label_values(&[&*target, &op, outcome.label()])
-                .inc_by(n.saturating_sub(before));
-        }
-        let now = (
-            stats.rate_limit_wait().as_secs_f64(),
-            stats.backoff().as_secs_f64(),
-        );
-        let before = seen
-            .waits
-            .insert(target.to_string(), now)
-            .unwrap_or((0.0, 0.0));
-        metrics
-            .rate_limit_wait
-            .with_label_values(&[&*target])
-            .inc_by((now.0 - before.0).max(0.0));
-        metrics
-            .backoff
-            .with_label_values(&[&*target])
-            .inc_by((now.1 - before.1).max(0.0));
     }
 }
 

@@ -1,14 +1,16 @@
 //! The daemon's last known state: every API with its routes and findings, and
-//! whether its last audit succeeded. An API that cannot be read keeps its last
-//! routes and violations (so an outage never resolves an alert); an API that no
-//! longer exists (NotFound, or gone from a discovery that succeeded) is removed.
+//! whether its last audit succeeded. It compares one cycle's [`Outcome`] with
+//! the last; it never evaluates. An API that cannot be read keeps its last
+//! routes and violations (so an outage never resolves an alert); an API that
+//! no longer exists (NotFound, or gone from a discovery that succeeded) is
+//! removed.
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::audit::{self, AuditError, ErrorKind, Finding, Status};
-use crate::drift;
-use crate::inventory::{Api, Inventory};
-use crate::policy::{PolicySet, Severity};
+use routewarden_core::finding::{Finding, Status};
+use routewarden_core::inventory::Api;
+
+use crate::audit::Outcome;
 
 /// `(target name, region, API id)`; empty where unknown (fleet-file APIs
 /// without a target or region).
@@ -45,6 +47,14 @@ fn owned((target, region, api_id): (&str, &str, &str)) -> ApiKey {
     (target.to_owned(), region.to_owned(), api_id.to_owned())
 }
 
+fn key_of(f: &Finding) -> ApiKey {
+    owned((
+        f.target_name.as_deref().unwrap_or(""),
+        f.region.as_deref().unwrap_or(""),
+        &f.api_id,
+    ))
+}
+
 /// Identity of an open violation across cycles.
 fn violation_key(f: &Finding) -> (String, String, String, String) {
     (
@@ -55,69 +65,41 @@ fn violation_key(f: &Finding) -> (String, String, String, String) {
     )
 }
 
-pub struct Cycle<'a> {
-    pub inventory: Inventory,
-    pub errors: &'a [AuditError],
-    /// Every API was expected to be read (a files source that failed to load: false).
-    pub source_failed: bool,
-    pub policies: &'a PolicySet,
-    pub today: time::Date,
-    pub now: f64,
-    pub baseline: Option<&'a Inventory>,
-    pub drift_severity: Severity,
-}
-
 impl State {
-    /// Applies what a cycle read; returns what changed.
-    pub fn apply(&mut self, cycle: Cycle<'_>) -> Changes {
-        // Open and exempted findings before the cycle, by identity.
-        let mut before: BTreeMap<_, Finding> = self
-            .apis
-            .values()
-            .flat_map(|e| e.findings.iter())
-            .map(|f| (violation_key(f), f.clone()))
-            .collect();
-
-        // Targets whose discovery failed: nothing is known about their APIs.
-        let blind_targets: HashSet<&str> = cycle
-            .errors
-            .iter()
-            .filter(|e| e.api_id.is_none())
-            .map(|e| e.target_name.as_deref().unwrap_or(""))
-            .collect();
-        let failed: HashSet<ApiKey> = cycle
-            .errors
-            .iter()
-            .filter(|e| e.kind != ErrorKind::NotFound)
-            .filter_map(AuditError::api_key)
-            .map(owned)
-            .collect();
-
+    /// Takes in one cycle's outcome (with routes kept); `now` is the Unix
+    /// time of its end. Returns what changed.
+    pub fn apply(&mut self, outcome: Outcome, now: f64) -> Changes {
+        let before = self.open_and_exempted();
+        let mut findings: BTreeMap<ApiKey, Vec<Finding>> = BTreeMap::new();
+        for f in outcome.findings {
+            findings.entry(key_of(&f)).or_default().push(f);
+        }
+        // What an unread API's routes were, for its drift below.
+        let mut read_routes: BTreeMap<ApiKey, HashSet<String>> = BTreeMap::new();
         let mut next = BTreeMap::new();
-        for mut api in cycle.inventory.apis {
-            let mut findings = Vec::new();
-            audit::evaluate_api(&api, cycle.policies, cycle.today, &mut findings);
+        for mut api in outcome.inventory.apis {
             let key = owned(api.key());
+            let mut findings = findings.remove(&key).unwrap_or_default();
             // Read, but not completely (a first page only): what was read is
             // current; the routes not read keep their last known state.
-            let up = !failed.contains(&key);
-            let mut last_success = cycle.now;
-            if !up && let Some(old) = self.apis.get(&key) {
-                let read: HashSet<&str> = api.routes.iter().map(|r| r.route_key.as_str()).collect();
-                findings.extend(
-                    old.findings
-                        .iter()
-                        .filter(|f| !read.contains(f.route_key.as_str()))
-                        .cloned(),
-                );
-                let unread = old
-                    .api
-                    .routes
-                    .iter()
-                    .filter(|r| !read.contains(r.route_key.as_str()));
-                let unread: Vec<_> = unread.cloned().collect();
-                api.routes.extend(unread);
-                last_success = old.last_success;
+            let up = !outcome.unread.contains(api.key());
+            let mut last_success = now;
+            if !up {
+                let read: HashSet<String> =
+                    api.routes.iter().map(|r| r.route_key.clone()).collect();
+                if let Some(old) = self.apis.get(&key) {
+                    let unread = |key: &str| !read.contains(key);
+                    findings.extend(
+                        old.findings
+                            .iter()
+                            .filter(|f| unread(&f.route_key))
+                            .cloned(),
+                    );
+                    let routes = old.api.routes.iter().filter(|r| unread(&r.route_key));
+                    api.routes.extend(routes.cloned().collect::<Vec<_>>());
+                    last_success = old.last_success;
+                }
+                read_routes.insert(key.clone(), read);
             }
             next.insert(
                 key,
@@ -134,10 +116,7 @@ impl State {
             if next.contains_key(&key) {
                 continue;
             }
-            let unknown = cycle.source_failed
-                || blind_targets.contains(key.0.as_str())
-                || failed.contains(&key);
-            if unknown {
+            if outcome.unread.contains((&key.0, &key.1, &key.2)) {
                 // Last known routes and violations stay; the API is down.
                 entry.up = false;
                 next.insert(key, entry);
@@ -147,30 +126,44 @@ impl State {
         }
         self.apis = next;
 
-        self.drift = match cycle.baseline {
-            Some(baseline) => {
-                let live = Inventory {
-                    apis: self
-                        .apis
-                        .values()
-                        .filter(|e| e.up)
-                        .map(|e| e.api.clone())
-                        .collect(),
-                };
-                let unread: HashSet<drift::ApiKey<'_>> = self
-                    .apis
-                    .values()
-                    .filter(|e| !e.up)
-                    .map(|e| e.api.key())
-                    .collect();
-                drift::compare(&live, baseline, &unread, cycle.drift_severity)
-            }
-            None => Vec::new(),
-        };
+        // Drift as violations: this cycle's, and the last known of what
+        // could not be read.
+        let old_drift = std::mem::take(&mut self.drift);
+        self.drift = outcome.drift;
+        self.drift.extend(old_drift.into_iter().filter(|f| {
+            let key = key_of(f);
+            outcome.unread.contains((&key.0, &key.1, &key.2))
+                && read_routes
+                    .get(&key)
+                    .is_none_or(|read| !read.contains(&f.route_key))
+        }));
 
-        // One pass over the new findings against the old ones: what is left in
-        // `before` afterwards no longer exists.
-        for f in self.apis.values().flat_map(|e| e.findings.iter()) {
+        self.compare(before, &mut changes);
+        changes
+    }
+
+    /// The source's own input could not be loaded: nothing is known this
+    /// cycle. Every API keeps its last state, down.
+    pub fn source_failed(&mut self) {
+        for entry in self.apis.values_mut() {
+            entry.up = false;
+        }
+    }
+
+    fn open_and_exempted(&self) -> BTreeMap<(String, String, String, String), Finding> {
+        self.findings()
+            .map(|f| (violation_key(f), f.clone()))
+            .collect()
+    }
+
+    /// One pass over the new findings against the old ones: what is left in
+    /// `before` afterwards no longer exists.
+    fn compare(
+        &self,
+        mut before: BTreeMap<(String, String, String, String), Finding>,
+        changes: &mut Changes,
+    ) {
+        for f in self.findings() {
             let was = before.remove(&violation_key(f)).map(|old| old.status);
             match (was, f.status) {
                 (Some(Status::Exempted), Status::ExpiredExemption) => {
@@ -186,7 +179,6 @@ impl State {
         changes
             .closed
             .extend(before.into_values().filter(|f| f.status.is_open()));
-        changes
     }
 
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
@@ -205,10 +197,14 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use routewarden_core::finding::Severity;
+    use routewarden_core::inventory::Route;
+    use routewarden_core::policy::{PolicySet, PolicySource};
+
     use super::*;
-    use crate::audit::Operation;
-    use crate::inventory::Route;
-    use crate::policy::PolicySource;
+    use crate::audit::tests::Given;
+    use crate::audit::{self, Audit};
+    use crate::source::{ErrorKind, FetchError, Operation};
 
     fn api(target: &str, id: &str, auth: &str) -> Api {
         Api {
@@ -224,8 +220,8 @@ mod tests {
         }
     }
 
-    fn error(target: &str, api: Option<&str>, kind: ErrorKind) -> AuditError {
-        AuditError {
+    fn error(target: &str, api: Option<&str>, kind: ErrorKind) -> FetchError {
+        FetchError {
             target_name: Some(target.into()),
             region: None,
             api_id: api.map(Into::into),
@@ -235,34 +231,34 @@ mod tests {
         }
     }
 
-    fn cycle<'a>(
-        apis: Vec<Api>,
-        errors: &'a [AuditError],
-        policies: &'a PolicySet,
-        now: f64,
-    ) -> Cycle<'a> {
-        Cycle {
-            inventory: Inventory { apis },
-            errors,
-            source_failed: false,
+    /// One cycle's outcome: the audit of what the source yields.
+    fn cycle(apis: Vec<Api>, errors: &[FetchError], policies: &PolicySet) -> Outcome {
+        let audit = Audit {
             policies,
-            today: time::macros::date!(2026 - 01 - 01),
-            now,
             baseline: None,
             drift_severity: Severity::Medium,
-        }
+            today: time::macros::date!(2026 - 01 - 01),
+            keep_routes: true,
+        };
+        let source = Given(apis, errors.to_vec());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(audit::run(&source, &audit, &())).unwrap()
     }
 
     #[test]
     fn violations_open_close_and_survive_outages() {
         let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
         let mut state = State::default();
-        let changes = state.apply(cycle(
-            vec![api("t", "a1", "NONE"), api("t", "a2", "JWT")],
-            &[],
-            &policies,
+        let changes = state.apply(
+            cycle(
+                vec![api("t", "a1", "NONE"), api("t", "a2", "JWT")],
+                &[],
+                &policies,
+            ),
             1.0,
-        ));
+        );
         assert_eq!(
             changes.opened.len(),
             3,
@@ -271,17 +267,19 @@ mod tests {
         assert_eq!(state.open_violations(), 3);
 
         // The same again: nothing opens or closes.
-        let changes = state.apply(cycle(
-            vec![api("t", "a1", "NONE"), api("t", "a2", "JWT")],
-            &[],
-            &policies,
+        let changes = state.apply(
+            cycle(
+                vec![api("t", "a1", "NONE"), api("t", "a2", "JWT")],
+                &[],
+                &policies,
+            ),
             2.0,
-        ));
+        );
         assert!(changes.opened.is_empty() && changes.closed.is_empty());
 
         // a1 cannot be read: it keeps its violation, down, with its last success.
         let errors = [error("t", Some("a1"), ErrorKind::ServerError)];
-        let changes = state.apply(cycle(vec![api("t", "a2", "JWT")], &errors, &policies, 3.0));
+        let changes = state.apply(cycle(vec![api("t", "a2", "JWT")], &errors, &policies), 3.0);
         assert!(changes.closed.is_empty(), "an outage resolves nothing");
         let a1 = &state.apis[&("t".to_owned(), String::new(), "a1".to_owned())];
         assert!(!a1.up);
@@ -290,18 +288,16 @@ mod tests {
 
         // Discovery of the target fails: every API of it is kept, down.
         let errors = [error("t", None, ErrorKind::Timeout)];
-        state.apply(cycle(vec![], &errors, &policies, 4.0));
+        state.apply(cycle(vec![], &errors, &policies), 4.0);
         assert_eq!(state.apis.len(), 2);
         assert!(state.apis.values().all(|e| !e.up));
 
         // a1 fixed; a2 gone (NotFound): a1's violation closes, a2's series go.
         let errors = [error("t", Some("a2"), ErrorKind::NotFound)];
-        let changes = state.apply(cycle(
-            vec![api("t", "a1", "AWS_IAM")],
-            &errors,
-            &policies,
+        let changes = state.apply(
+            cycle(vec![api("t", "a1", "AWS_IAM")], &errors, &policies),
             5.0,
-        ));
+        );
         assert_eq!(
             changes.closed.len(),
             3,
@@ -315,7 +311,7 @@ mod tests {
         assert!(state.apis[&("t".to_owned(), String::new(), "a1".to_owned())].up);
 
         // Gone from a discovery that succeeded: removed too.
-        let changes = state.apply(cycle(vec![], &[], &policies, 6.0));
+        let changes = state.apply(cycle(vec![], &[], &policies), 6.0);
         assert_eq!(changes.removed.len(), 1);
         assert!(state.apis.is_empty());
     }
@@ -324,11 +320,9 @@ mod tests {
     fn a_failed_files_source_keeps_everything() {
         let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
         let mut state = State::default();
-        state.apply(cycle(vec![api("t", "a1", "NONE")], &[], &policies, 1.0));
-        let mut failed = cycle(vec![], &[], &policies, 2.0);
-        failed.source_failed = true;
-        let changes = state.apply(failed);
-        assert!(changes.closed.is_empty() && changes.removed.is_empty());
+        state.apply(cycle(vec![api("t", "a1", "NONE")], &[], &policies), 1.0);
+        state.source_failed();
+        assert!(!state.apis.values().any(|e| e.up));
         assert_eq!(state.open_violations(), 1);
     }
 
@@ -342,12 +336,12 @@ mod tests {
             ..Route::default()
         });
         let mut state = State::default();
-        state.apply(cycle(vec![both], &[], &policies, 1.0));
+        state.apply(cycle(vec![both], &[], &policies), 1.0);
         assert_eq!(state.open_violations(), 2);
         // The first page now holds GET /x, fixed; GET /y was not read.
         let first_page = api("t", "a1", "AWS_IAM");
         let errors = [error("t", Some("a1"), ErrorKind::Incomplete)];
-        let changes = state.apply(cycle(vec![first_page], &errors, &policies, 2.0));
+        let changes = state.apply(cycle(vec![first_page], &errors, &policies), 2.0);
         let entry = &state.apis[&("t".to_owned(), String::new(), "a1".to_owned())];
         assert!(!entry.up);
         assert_eq!(entry.api.routes.len(), 2);

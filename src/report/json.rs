@@ -6,15 +6,18 @@ use std::io;
 use serde::Serialize;
 
 use super::Summary;
-use crate::audit::{AuditError, Finding, Outcome, Status};
-use crate::policy::{ExemptionInfo, Severity};
+use crate::audit::Outcome;
+use crate::source::FetchError;
+use routewarden_core::finding::Severity;
+use routewarden_core::finding::{Finding, Status};
+use routewarden_core::policy::ExemptionInfo;
 
 #[derive(Serialize)]
 struct Report<'a> {
     version: u32,
     summary: &'a Summary,
     findings: Vec<JsonFinding<'a>>,
-    errors: &'a [AuditError],
+    errors: &'a [FetchError],
 }
 
 #[derive(Serialize)]
@@ -59,7 +62,7 @@ pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write) -> i
     let report = Report {
         version: 1,
         summary,
-        findings: outcome.findings.iter().map(JsonFinding::from).collect(),
+        findings: outcome.all_findings().map(JsonFinding::from).collect(),
         errors: &outcome.errors,
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;

@@ -4,7 +4,7 @@
 //! Drift findings form one more suite, `drift`, a failure each.
 //!
 //! Every string from a file or from AWS goes through
-//! [`sanitize::escape`](crate::sanitize::escape) before quick-junit sees it:
+//! [`sanitize::escape`](routewarden_core::sanitize::escape) before quick-junit sees it:
 //! quick-junit drops control characters and ANSI sequences, so route keys
 //! that differ only in them would collapse into one test name, and it leaves
 //! line breaks raw in attributes, where XML readers turn them into spaces.
@@ -15,9 +15,10 @@ use std::io;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::audit::{Finding, Outcome, Status};
-use crate::policy::RuleInfo;
-use crate::sanitize::escape;
+use crate::audit::Outcome;
+use routewarden_core::finding::{Finding, Status};
+use routewarden_core::policy::RuleInfo;
+use routewarden_core::sanitize::escape;
 
 pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     let mut by_pair: HashMap<(Option<&str>, &str, &str, &str), &Finding> = HashMap::new();
@@ -58,14 +59,9 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
         report.add_test_suite(suite);
     }
     // Drift findings are not route x rule pairs: one suite holds them all.
-    let drift: Vec<&Finding> = outcome
-        .findings
-        .iter()
-        .filter(|f| f.rule.id.starts_with("drift."))
-        .collect();
-    if !drift.is_empty() {
+    if !outcome.drift.is_empty() {
         let mut suite = TestSuite::new("drift");
-        for f in drift {
+        for f in &outcome.drift {
             let status = failure(&f.rule, f, false);
             let mut case = TestCase::new(case_name(&f.rule.id, &f.route_key), status);
             case.set_classname(classname(f.target_name.as_deref(), &f.api_id));

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::audit::Outcome;
-use crate::policy::Severity;
+use routewarden_core::finding::Severity;
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,11 +103,11 @@ impl Summary {
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let (mut violations, mut exempted, mut expired, mut failing) = (0, 0, 0, 0);
-        for finding in &outcome.findings {
+        for finding in outcome.all_findings() {
             match finding.status {
-                crate::audit::Status::Exempted => exempted += 1,
+                routewarden_core::finding::Status::Exempted => exempted += 1,
                 status => {
-                    if status == crate::audit::Status::ExpiredExemption {
+                    if status == routewarden_core::finding::Status::ExpiredExemption {
                         expired += 1;
                     }
                     violations += 1;

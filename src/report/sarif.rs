@@ -20,8 +20,10 @@ use serde_sarif::sarif::{
     Result as SarifResult, ResultLevel, Run, Sarif, Suppression, Tool, ToolComponent,
 };
 
-use crate::audit::{Finding, Outcome, Status};
-use crate::policy::{RuleInfo, Severity};
+use crate::audit::Outcome;
+use routewarden_core::finding::Severity;
+use routewarden_core::finding::{Finding, Status};
+use routewarden_core::policy::RuleInfo;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -185,14 +187,13 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
 pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     // Descriptors: enabled rules, then any rule a finding names that is not one (drift).
     let mut rules: Vec<&RuleInfo> = outcome.rules.iter().map(|r| &**r).collect();
-    for finding in &outcome.findings {
+    for finding in outcome.all_findings() {
         if !rules.iter().any(|r| r.id == finding.rule.id) {
             rules.push(&finding.rule);
         }
     }
     let results = outcome
-        .findings
-        .iter()
+        .all_findings()
         .map(|f| result(f, rules.iter().position(|r| r.id == f.rule.id)))
         .collect::<Vec<_>>();
     let driver = ToolComponent::builder()
@@ -219,7 +220,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::inventory::{Api, Route};
+    use routewarden_core::inventory::{Api, Route};
 
     fn fingerprint(target: &str, api_id: &str, route_key: &str) -> serde_json::Value {
         let api = Api {

@@ -1,7 +1,7 @@
 //! The text report, for people: findings grouped by API, the fix for each
 //! failing rule once, then a summary line. Colour only when asked (a terminal).
 //! Every string that comes from a file or from AWS is shown through
-//! [`sanitize::escape`](crate::sanitize::escape), so that it cannot move the
+//! [`sanitize::escape`](routewarden_core::sanitize::escape), so that it cannot move the
 //! cursor, retitle the window or reorder the line; error messages are clipped.
 
 use std::collections::HashMap;
@@ -10,9 +10,10 @@ use std::io;
 use anstyle::{AnsiColor, Style};
 
 use super::{Summary, Verdict, api_label};
-use crate::audit::{Finding, Outcome, Status};
-use crate::policy::Severity;
-use crate::sanitize::{clip_escaped, escape};
+use crate::audit::Outcome;
+use routewarden_core::finding::Severity;
+use routewarden_core::finding::{Finding, Status};
+use routewarden_core::sanitize::{clip_escaped, escape};
 
 /// Bytes of an error message shown in "Could not audit".
 const ERROR_MESSAGE_MAX: usize = 1024;
@@ -56,7 +57,7 @@ pub fn write(
     // Group by (target, API), in the order the APIs were audited.
     let mut order: Vec<(Option<&str>, &str)> = Vec::new();
     let mut groups: HashMap<(Option<&str>, &str), Vec<&Finding>> = HashMap::new();
-    for finding in &outcome.findings {
+    for finding in outcome.all_findings() {
         let key = (finding.target_name.as_deref(), &*finding.api_id);
         groups.entry(key).or_insert_with(|| {
             order.push(key);
@@ -66,15 +67,13 @@ pub fn write(
     }
 
     let id_width = outcome
-        .findings
-        .iter()
+        .all_findings()
         .map(|f| escape(&f.rule.id).chars().count())
         .max()
         .unwrap_or(0)
         .max(5);
     let key_width = outcome
-        .findings
-        .iter()
+        .all_findings()
         .map(|f| escape(&f.route_key).chars().count())
         .max()
         .unwrap_or(0)
@@ -147,7 +146,7 @@ pub fn write(
 
     // The fix for each rule with an open violation, once.
     let mut fixes: Vec<&Finding> = Vec::new();
-    for f in outcome.findings.iter().filter(|f| f.status.is_open()) {
+    for f in outcome.all_findings().filter(|f| f.status.is_open()) {
         if f.rule.remediation.is_some() && !fixes.iter().any(|g| g.rule.id == f.rule.id) {
             fixes.push(f);
         }
@@ -178,8 +177,8 @@ pub fn write(
             let api = e.api_id.as_deref().map_or("(discovery)".into(), escape);
             writeln!(
                 out,
-                "  {target} {api} {:?}: {}",
-                e.operation,
+                "  {target} {api} {}: {}",
+                e.operation.label(),
                 clip_escaped(&e.message, ERROR_MESSAGE_MAX)
             )?;
         }
@@ -189,7 +188,7 @@ pub fn write(
     writeln!(out, "{}", summary_line(summary, &p))
 }
 
-fn exemption_note(e: &crate::policy::ExemptionInfo) -> String {
+fn exemption_note(e: &routewarden_core::policy::ExemptionInfo) -> String {
     let mut note = escape(e.reason.trim()).into_owned();
     let mut extra = Vec::new();
     if let Some(owner) = &e.owner {

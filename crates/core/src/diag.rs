@@ -39,6 +39,12 @@ pub const PROBLEMS_SHOWN_PER_FILE: usize = 50;
 /// Bytes of a problem's message, or of its label, that are shown.
 const MESSAGE_MAX: usize = 1024;
 
+/// A config, policy or fleet file could not be loaded; every problem found
+/// is inside, to be reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub Diagnostics);
+
 /// Handle of a file registered in [`Diagnostics`].
 pub type FileId = usize;
 

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::audit::{Finding, Status};
+use crate::finding::{Finding, Severity, Status};
 use crate::inventory::{Api, Inventory, Route};
-use crate::policy::{RuleInfo, Severity};
+use crate::policy::RuleInfo;
 
 /// The three kinds of drift, with their rule ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,12 +66,40 @@ impl Change {
 /// An API's identity for drift: target, region and id (see [`Api::key`]).
 pub type ApiKey<'a> = (&'a str, &'a str, &'a str);
 
-/// Drift findings of `live` against `baseline`. `unread` holds the keys of
-/// APIs that could not be (completely) read this time.
+/// The APIs that could not be (completely) read this time: nothing is known
+/// of their routes beyond what was read, so none is reported removed. One
+/// definition, shared by `--check` and the daemon.
+#[derive(Debug, Clone, Default)]
+pub struct Unread {
+    apis: HashSet<(String, String, String)>,
+    /// Targets and regions whose discovery failed: every API of them.
+    scopes: HashSet<(String, String)>,
+}
+
+impl Unread {
+    /// An API that could not be read, or only in part.
+    pub fn add_api(&mut self, (target, region, id): ApiKey<'_>) {
+        self.apis
+            .insert((target.to_owned(), region.to_owned(), id.to_owned()));
+    }
+
+    /// A target (in a region) whose APIs could not be listed.
+    pub fn add_scope(&mut self, target: &str, region: &str) {
+        self.scopes.insert((target.to_owned(), region.to_owned()));
+    }
+
+    pub fn contains(&self, (target, region, id): ApiKey<'_>) -> bool {
+        let scope = (target.to_owned(), region.to_owned());
+        self.scopes.contains(&scope) || self.apis.contains(&(scope.0, scope.1, id.to_owned()))
+    }
+}
+
+/// Drift findings of `live` against `baseline`: routes added and modified
+/// among those read, and routes removed from APIs that are not `unread`.
 pub fn compare(
     live: &Inventory,
     baseline: &Inventory,
-    unread: &HashSet<ApiKey<'_>>,
+    unread: &Unread,
     severity: Severity,
 ) -> Vec<Finding> {
     let rules: BTreeMap<&str, Arc<RuleInfo>> = Change::ALL
@@ -117,7 +145,7 @@ pub fn compare(
         }
     }
     for (id, base_api) in &base_apis {
-        if unread.contains(id) {
+        if unread.contains(*id) {
             continue;
         }
         let live_routes = live_apis.get(id).map(|api| by_key(api)).unwrap_or_default();
@@ -273,7 +301,7 @@ mod tests {
                 api("new", vec![route("GET /y", "JWT")]),
             ],
         };
-        let findings = compare(&live, &baseline, &HashSet::new(), Severity::High);
+        let findings = compare(&live, &baseline, &Unread::default(), Severity::High);
         assert_eq!(
             summary(&findings),
             [
@@ -289,23 +317,27 @@ mod tests {
 
     #[test]
     fn unread_apis_are_not_reported_removed() {
+        let mut scoped = api("a2", vec![route("GET /b", "JWT")]);
+        scoped.target_name = Some("t".into());
+        scoped.region = Some("r".into());
         let baseline = Inventory {
-            apis: vec![api("a1", vec![route("GET /a", "JWT")])],
+            apis: vec![api("a1", vec![route("GET /a", "JWT")]), scoped],
         };
         let live = Inventory::default();
+        let removed = |unread: &Unread| compare(&live, &baseline, unread, Severity::Low).len();
+        assert_eq!(removed(&Unread::default()), 2);
+        let mut unread = Unread::default();
+        unread.add_api(("", "", "a1"));
+        assert_eq!(removed(&unread), 1, "a1 unread; a2 gone");
+        // A failed discovery leaves every API of its target and region unread.
+        unread.add_scope("t", "r");
+        assert_eq!(removed(&unread), 0);
+        unread = Unread::default();
+        unread.add_scope("t", "other");
         assert_eq!(
-            compare(
-                &live,
-                &baseline,
-                &HashSet::from([("", "", "a1")]),
-                Severity::Low
-            )
-            .len(),
-            0
-        );
-        assert_eq!(
-            compare(&live, &baseline, &HashSet::new(), Severity::Low).len(),
-            1
+            removed(&unread),
+            2,
+            "another region's discovery says nothing of a2"
         );
     }
 

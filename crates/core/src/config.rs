@@ -13,8 +13,10 @@ use regex::Regex;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::diag::LoadError;
 use crate::diag::{self, Cursor, Diagnostics};
-use crate::policy::{LoadError, PolicySource, Severity};
+use crate::finding::Severity;
+use crate::policy::PolicySource;
 
 /// `[server] listen`: where /metrics, /healthz and /readyz are served.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9464";

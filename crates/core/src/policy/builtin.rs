@@ -5,7 +5,10 @@
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     (
         "authentication.toml",
-        include_str!("../../policies/authentication.toml"),
+        include_str!("../../../../policies/authentication.toml"),
     ),
-    ("hygiene.toml", include_str!("../../policies/hygiene.toml")),
+    (
+        "hygiene.toml",
+        include_str!("../../../../policies/hygiene.toml"),
+    ),
 ];

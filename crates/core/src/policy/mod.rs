@@ -17,59 +17,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::diag::{self, Cursor, Diagnostics};
-use crate::inventory::Route;
+use crate::diag::{self, Cursor, Diagnostics, LoadError};
+pub use crate::finding::Severity;
+use crate::finding::{Finding, Status};
+use crate::inventory::{Api, Route};
 pub use builtin::BUILTIN_FILES;
 pub use eval::Condition;
 pub use field::Context;
-
-/// How bad a violation is. Ordered: `Info < Low < ... < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-
-    pub fn parse(text: &str) -> Option<Severity> {
-        Some(match text {
-            "info" => Severity::Info,
-            "low" => Severity::Low,
-            "medium" => Severity::Medium,
-            "high" => Severity::High,
-            "critical" => Severity::Critical,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
 
 /// What reports say about a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,11 +156,6 @@ impl fmt::Display for PolicySource {
     }
 }
 
-/// Policies could not be loaded; every problem found is inside.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LoadError(pub Diagnostics);
-
 /// Every loaded rule (enabled or not) and exemption.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
@@ -217,6 +166,33 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// Appends the findings of one API's routes against every enabled rule,
+    /// with exemptions applied; `today` (UTC) decides which have expired.
+    /// Pure: the same API, policies and day give the same findings.
+    pub fn evaluate(&self, api: &Api, today: time::Date, out: &mut Vec<Finding>) {
+        let ctx = Context::of(api);
+        for route in &api.routes {
+            for (index, rule) in self.enabled() {
+                if !rule.violated_by(route, &ctx) {
+                    continue;
+                }
+                let (status, exemption) = match self.exemption_for(index, route, &ctx, today) {
+                    Exempted::No => (Status::Violation, None),
+                    Exempted::Active(e) => (Status::Exempted, Some(e)),
+                    Exempted::Expired(e) => (Status::ExpiredExemption, Some(e)),
+                };
+                out.push(Finding::new(
+                    api,
+                    route,
+                    rule.info.clone(),
+                    status,
+                    rule.explain(route, &ctx),
+                    exemption,
+                ));
+            }
+        }
+    }
+
     /// Loads and compiles policies; all problems of all files are reported together.
     pub fn load(sources: &[PolicySource]) -> Result<PolicySet, LoadError> {
         let mut diags = Diagnostics::new();

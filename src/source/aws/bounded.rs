@@ -14,13 +14,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 /// Caps every response body at this many bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub(super) struct BodyLimit(pub(super) usize);
 
 /// A response body over the limit.
 #[derive(Debug, thiserror::Error)]
 #[error("the response body is over {limit} bytes (max_response_bytes)")]
-pub struct TooLarge {
-    pub limit: usize,
+pub(super) struct TooLarge {
+    pub(super) limit: usize,
 }
 
 impl Intercept for BodyLimit {
@@ -57,7 +57,7 @@ impl Intercept for BodyLimit {
 }
 
 /// The [`TooLarge`] in an error's chain of sources, if any.
-pub fn too_large<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e TooLarge> {
+pub(super) fn too_large<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e TooLarge> {
     let mut next = Some(err);
     while let Some(err) = next {
         if let Some(found) = err.downcast_ref::<TooLarge>() {

@@ -1,0 +1,135 @@
+//! What audits produce and sinks consume: [`Severity`], [`Status`] and
+//! [`Finding`]. A finding is self-contained (it carries the names reports
+//! need), so sinks never go back to the policies or the inventory.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::inventory::{Api, Location, Route};
+use crate::policy::{ExemptionInfo, RuleInfo};
+
+/// How bad a violation is. Ordered: `Info < Low < ... < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Some(match text {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// How a finding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Open: fails `--check` at or above `--fail-on`.
+    Violation,
+    /// Covered by an active exemption.
+    Exempted,
+    /// Only expired exemptions match: it counts as a violation again.
+    ExpiredExemption,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Violation => "violation",
+            Status::Exempted => "exempted",
+            Status::ExpiredExemption => "expired_exemption",
+        }
+    }
+
+    /// Whether it counts as an open violation.
+    pub fn is_open(self) -> bool {
+        self != Status::Exempted
+    }
+}
+
+/// One rule's verdict on one route.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub rule: Arc<RuleInfo>,
+    pub status: Status,
+    pub target_name: Option<Arc<str>>,
+    pub region: Option<Arc<str>>,
+    pub api_id: Arc<str>,
+    pub api_name: Option<Arc<str>>,
+    pub route_id: Option<String>,
+    pub route_key: String,
+    /// Why the route fails the rule, naming fields and values.
+    pub message: String,
+    /// The exemption that covers it, or the expired one that matched.
+    pub exemption: Option<Arc<ExemptionInfo>>,
+    /// Where the route is defined (file and line), where the source knows.
+    pub location: Option<Location>,
+}
+
+impl Finding {
+    pub fn severity(&self) -> Severity {
+        self.rule.severity
+    }
+
+    /// A finding of `rule` on a route of an API, with the names reports need.
+    pub fn new(
+        api: &Api,
+        route: &Route,
+        rule: Arc<RuleInfo>,
+        status: Status,
+        message: String,
+        exemption: Option<Arc<ExemptionInfo>>,
+    ) -> Finding {
+        Finding {
+            rule,
+            status,
+            target_name: api.target_name.clone(),
+            region: api.region.clone(),
+            api_id: api.api_id.clone(),
+            api_name: api.name.clone(),
+            route_id: route.route_id.clone(),
+            route_key: route.route_key.clone(),
+            message,
+            exemption,
+            location: api.location_of(route),
+        }
+    }
+}
