@@ -136,7 +136,7 @@ fn problems_per_file_are_capped_and_the_rest_counted() {
     let text: String = (0..120).map(|i| format!("unknown{i} = 1\n")).collect();
     std::fs::write(&path, text).unwrap();
     let diags = Config::load(&path).unwrap_err().0;
-    assert_eq!(diags.len(), 120);
+    assert_eq!(diags.problems().len(), 120);
     let rendered = diags.render(false);
     let shown = rendered.matches("error: unknown key").count();
     assert_eq!(

@@ -65,7 +65,10 @@ log "format"
 cargo fmt --all -- --check
 
 log "lint"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+log "layering (the core crate has no I/O or runtime dependency)"
+bash tests/core_is_pure.sh
 
 log "alert rules"
 promtool check rules deploy/prometheus/rules.yml
@@ -88,7 +91,7 @@ bash tests/deploy.sh
 
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast --features test-intervals
+  cargo nextest run --locked --workspace --no-fail-fast --features test-intervals
 else
-  cargo test --locked --no-fail-fast --features test-intervals
+  cargo test --locked --workspace --no-fail-fast --features test-intervals
 fi

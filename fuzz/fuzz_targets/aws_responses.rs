@@ -20,11 +20,13 @@ use aws_sdk_apigatewayv2::config::Credentials;
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 use libfuzzer_sys::fuzz_target;
-use routewarden::audit::{self, Operation};
-use routewarden::config::Config;
-use routewarden::policy::{PolicySet, PolicySource};
+use routewarden::audit::{self, Audit};
 use routewarden::report::{self, FailOn, Format, Summary};
+use routewarden::source::Operation;
 use routewarden::source::aws::AwsSource;
+use routewarden_core::config::Config;
+use routewarden_core::finding::Severity;
+use routewarden_core::policy::{PolicySet, PolicySource};
 
 const CONFIG: &str = r#"
 [audit]
@@ -142,10 +144,20 @@ fuzz_target!(|input: &str| {
         let mut cell = cell.borrow_mut();
         let h = cell.get_or_insert_with(harness);
         *h.replies.lock().unwrap() = parse(input);
-        let fetched = h.runtime.block_on(h.source.fetch());
+        let audit = Audit {
+            policies: &h.policies,
+            baseline: None,
+            drift_severity: Severity::Medium,
+            today: audit::today_utc(),
+            keep_routes: true,
+        };
+        let outcome = h
+            .runtime
+            .block_on(audit::run(&h.source, &audit, &()))
+            .expect("the AWS source has no input of its own to fail on");
         h.replies.lock().unwrap().clear();
 
-        for error in &fetched.errors {
+        for error in &outcome.errors {
             assert!(
                 error.target_name.is_some(),
                 "an error names its target: {error:?}"
@@ -157,8 +169,6 @@ fuzz_target!(|input: &str| {
                 );
             }
         }
-        let mut outcome = audit::evaluate(fetched.inventory, &h.policies, audit::today_utc());
-        outcome.errors = fetched.errors;
         let summary = Summary::of(&outcome, FailOn::Never);
         let mut json = Vec::new();
         report::write(Format::Json, &outcome, &summary, &mut json, false).unwrap();

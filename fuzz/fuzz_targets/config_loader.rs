@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use routewarden::config::Config;
+use routewarden_core::config::Config;
 
 fuzz_target!(|text: &str| {
     if let Err(err) = Config::load_str("fuzz.toml", text) {

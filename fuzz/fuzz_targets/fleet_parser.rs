@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use routewarden::diag::Diagnostics;
-use routewarden::inventory::{self, Inventory};
+use routewarden_core::diag::Diagnostics;
+use routewarden_core::inventory::{self, Inventory};
 
 fuzz_target!(|text: &str| {
     let mut diags = Diagnostics::new();

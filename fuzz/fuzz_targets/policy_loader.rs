@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use routewarden::inventory::{Api, Route};
-use routewarden::policy::{Context, PolicySet};
+use routewarden_core::inventory::{Api, Route};
+use routewarden_core::policy::{Context, PolicySet};
 
 fuzz_target!(|text: &str| {
     match PolicySet::load_str("fuzz.toml", text) {

@@ -30,31 +30,31 @@ use crate::metrics::Metrics;
 /// Time a client has to send a request head, counted from when its
 /// connection opens or its previous response ends: it is also the keep-alive
 /// idle timeout. An idle or stalled client is closed after it.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Age at which a connection is asked to close: the request in progress
 /// finishes (within [`FINISH_BOUND`]), no other starts.
-pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
 /// Time the request in progress has to finish once its connection is asked
 /// to close, at its deadline or on shutdown.
-pub const FINISH_BOUND: Duration = Duration::from_secs(5);
+const FINISH_BOUND: Duration = Duration::from_secs(5);
 /// Largest request head accepted (GET requests have no body).
-pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// Connections served at once: twice the 1,000 idle connections under which
 /// /healthz must answer within a second. An idle connection costs about
 /// 10 KiB (its read buffer and task), so 20 MiB at the cap. Beyond it,
 /// clients wait in the listen backlog until a connection closes.
-pub const MAX_CONNECTIONS: usize = 2048;
+const MAX_CONNECTIONS: usize = 2048;
 /// Connections the kernel queues before they are accepted (it caps this at
 /// `net.core.somaxconn`). Attempts beyond a full queue are dropped and
 /// retried by the client 1, 3, 7 s later, which is what a liveness probe
 /// cannot afford; tokio's default is 128.
-pub const LISTEN_BACKLOG: u32 = 1024;
+const LISTEN_BACKLOG: u32 = 1024;
 /// File descriptors kept for all but served connections: the listener, the
 /// AWS client's connections, config, policy and fleet files, the runtime.
-pub const RESERVED_FDS: u64 = 64;
+const RESERVED_FDS: u64 = 64;
 /// /metrics renders at once. Each runs on the blocking pool, so the
 /// runtime's workers stay free for /healthz; more scrapes wait their turn.
-pub const MAX_CONCURRENT_RENDERS: usize = 2;
+const MAX_CONCURRENT_RENDERS: usize = 2;
 
 /// What the handlers read.
 #[derive(Clone)]

@@ -198,7 +198,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use routewarden_core::finding::Severity;
-    use routewarden_core::inventory::Route;
+    use routewarden_core::inventory::{Inventory, Route};
     use routewarden_core::policy::{PolicySet, PolicySource};
 
     use super::*;
@@ -233,9 +233,19 @@ mod tests {
 
     /// One cycle's outcome: the audit of what the source yields.
     fn cycle(apis: Vec<Api>, errors: &[FetchError], policies: &PolicySet) -> Outcome {
+        against(None, apis, errors, policies)
+    }
+
+    /// The same, with drift against a baseline.
+    fn against(
+        baseline: Option<&Inventory>,
+        apis: Vec<Api>,
+        errors: &[FetchError],
+        policies: &PolicySet,
+    ) -> Outcome {
         let audit = Audit {
             policies,
-            baseline: None,
+            baseline,
             drift_severity: Severity::Medium,
             today: time::macros::date!(2026 - 01 - 01),
             keep_routes: true,
@@ -349,5 +359,57 @@ mod tests {
         assert_eq!(open, ["GET /y"]);
         assert_eq!(changes.closed.len(), 1);
         assert_eq!(changes.closed[0].route_key, "GET /x");
+    }
+
+    #[test]
+    fn drift_of_an_api_that_cannot_be_read_stays_until_it_is_read_again() {
+        let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
+        let baseline = Inventory {
+            apis: vec![api("t", "a1", "AWS_IAM")],
+        };
+        let drifted = || {
+            let mut a1 = api("t", "a1", "AWS_IAM");
+            a1.routes.push(Route {
+                route_key: "POST /new".into(),
+                authorization_type: Some("AWS_IAM".into()),
+                ..Route::default()
+            });
+            a1
+        };
+        let mut state = State::default();
+        state.apply(
+            against(Some(&baseline), vec![drifted()], &[], &policies),
+            1.0,
+        );
+        assert_eq!(state.drift.len(), 1);
+        assert_eq!(&*state.drift[0].rule.id, "drift.added");
+
+        // a1 cannot be read: its drift is what was last known, not "removed".
+        let errors = [error("t", Some("a1"), ErrorKind::Throttled)];
+        state.apply(against(Some(&baseline), vec![], &errors, &policies), 2.0);
+        let drift: Vec<_> = state
+            .drift
+            .iter()
+            .map(|f| (&*f.rule.id, &*f.route_key))
+            .collect();
+        assert_eq!(drift, [("drift.added", "POST /new")]);
+
+        // Read again, back to the baseline: the drift goes.
+        state.apply(
+            against(
+                Some(&baseline),
+                vec![api("t", "a1", "AWS_IAM")],
+                &[],
+                &policies,
+            ),
+            3.0,
+        );
+        assert!(state.drift.is_empty());
+
+        // Gone (NotFound): its routes are removed drift, not unknown.
+        let errors = [error("t", Some("a1"), ErrorKind::NotFound)];
+        state.apply(against(Some(&baseline), vec![], &errors, &policies), 4.0);
+        let drift: Vec<_> = state.drift.iter().map(|f| &*f.rule.id).collect();
+        assert_eq!(drift, ["drift.removed"]);
     }
 }

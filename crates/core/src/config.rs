@@ -19,34 +19,34 @@ use crate::finding::Severity;
 use crate::policy::PolicySource;
 
 /// `[server] listen`: where /metrics, /healthz and /readyz are served.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:9464";
+const DEFAULT_LISTEN: &str = "0.0.0.0:9464";
 /// `[audit] interval`: time between the starts of two audit cycles.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// `[audit] jitter`: the most random delay added to a cycle's start.
-pub const DEFAULT_JITTER: Duration = Duration::from_secs(10);
+const DEFAULT_JITTER: Duration = Duration::from_secs(10);
 /// `[audit] concurrency`: APIs audited at once, across all targets.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+const DEFAULT_CONCURRENCY: usize = 4;
 /// `[audit] max_violation_series`: cap on per-route violation series.
-pub const DEFAULT_MAX_VIOLATION_SERIES: usize = 10_000;
+const DEFAULT_MAX_VIOLATION_SERIES: usize = 10_000;
 /// `[drift] severity`.
-pub const DEFAULT_DRIFT_SEVERITY: Severity = Severity::Medium;
+const DEFAULT_DRIFT_SEVERITY: Severity = Severity::Medium;
 /// `[aws] requests_per_second`: client-side budget per account and region.
-pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 5.0;
+const DEFAULT_REQUESTS_PER_SECOND: f64 = 5.0;
 /// `[aws] burst`.
-pub const DEFAULT_BURST: u32 = 10;
+const DEFAULT_BURST: u32 = 10;
 /// `[aws] page_size`: MaxResults sent to GetRoutes and GetApis.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
+const DEFAULT_PAGE_SIZE: u32 = 100;
 /// `[aws] timeout`: per request.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `[aws] max_backoff`: ceiling for backoff after TooManyRequests.
-pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// `[aws] max_response_bytes`: the largest response body read from AWS.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
 /// `[aws] max_routes_per_api`: routes read from one API before it is given up.
-pub const DEFAULT_MAX_ROUTES_PER_API: usize = 10_000;
+const DEFAULT_MAX_ROUTES_PER_API: usize = 10_000;
 /// `[aws] api_time_budget`: the longest one API (or one target's discovery)
 /// may take in a cycle.
-pub const DEFAULT_API_TIME_BUDGET: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_API_TIME_BUDGET: Duration = Duration::from_secs(5 * 60);
 
 /// A loaded, validated config.
 #[derive(Debug, Clone)]

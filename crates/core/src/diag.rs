@@ -128,10 +128,6 @@ impl Diagnostics {
         self.problems.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.problems.len()
-    }
-
     pub fn problems(&self) -> &[Problem] {
         &self.problems
     }

@@ -21,14 +21,6 @@ pub enum Change {
 impl Change {
     pub const ALL: [Change; 3] = [Change::Added, Change::Removed, Change::Modified];
 
-    pub fn label(self) -> &'static str {
-        match self {
-            Change::Added => "added",
-            Change::Removed => "removed",
-            Change::Modified => "modified",
-        }
-    }
-
     pub fn rule_id(self) -> &'static str {
         match self {
             Change::Added => "drift.added",

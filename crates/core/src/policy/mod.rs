@@ -111,7 +111,7 @@ impl Exemption {
                 .is_none_or(|g| ctx.target_name.is_some_and(|t| g.is_match(t)))
     }
 
-    pub fn is_active(&self, today: time::Date) -> bool {
+    fn is_active(&self, today: time::Date) -> bool {
         self.info.expires.is_none_or(|expires| today < expires)
     }
 }

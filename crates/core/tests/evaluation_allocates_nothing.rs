@@ -16,7 +16,7 @@ fn evaluating_rules_makes_no_allocation() {
     ])
     .unwrap();
     let mut diags = Diagnostics::new();
-    let apis = inventory::load_routes_file(&mut diags, Path::new("examples/fleet.json"))
+    let apis = inventory::load_routes_file(&mut diags, Path::new("../../examples/fleet.json"))
         .unwrap()
         .0;
     let evaluate = || {
