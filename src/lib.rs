@@ -21,15 +21,15 @@
 
 pub mod audit;
 pub mod cli;
-pub mod commands;
+mod commands;
 mod daemon;
 mod error;
-pub mod load;
+mod load;
 pub mod logging;
 mod metrics;
 mod progress;
 pub mod report;
-pub mod shard;
+mod shard;
 pub mod source;
 
 pub use commands::run;
