@@ -239,6 +239,7 @@ mod tests {
             description: None,
             remediation: None,
             enabled: true,
+            subject: routewarden_core::finding::Subject::Route,
         });
         let finding = Finding::new(&api, &route, rule, Status::Violation, String::new(), None);
         let result = serde_json::to_value(result(&finding, Some(0))).unwrap();

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::finding::{Finding, Severity, Status};
+use crate::finding::{Finding, Severity, Status, Subject};
 use crate::inventory::{Api, Inventory, Route};
 use crate::policy::RuleInfo;
 
@@ -51,6 +51,7 @@ impl Change {
             description: None,
             remediation: Some(remediation.into()),
             enabled: true,
+            subject: Subject::Route,
         }
     }
 }

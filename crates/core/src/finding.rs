@@ -58,6 +58,29 @@ impl fmt::Display for Severity {
     }
 }
 
+/// What a rule evaluates, and a finding is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// Each route, with its API, authorizer and integration.
+    #[default]
+    Route,
+    /// Each API, once.
+    Api,
+    /// Each stage of each API.
+    Stage,
+}
+
+impl Subject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Route => "route",
+            Subject::Api => "api",
+            Subject::Stage => "stage",
+        }
+    }
+}
+
 /// How a finding stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,8 +117,13 @@ pub struct Finding {
     pub region: Option<Arc<str>>,
     pub api_id: Arc<str>,
     pub api_name: Option<Arc<str>>,
+    /// What the finding is about: a route, an API or a stage.
+    pub subject: Subject,
     pub route_id: Option<String>,
+    /// The route's key; empty for API and stage findings.
     pub route_key: String,
+    /// The stage's name, for stage findings.
+    pub stage: Option<Arc<str>>,
     /// Why the route fails the rule, naming fields and values.
     pub message: String,
     /// The exemption that covers it, or the expired one that matched.
@@ -125,8 +153,10 @@ impl Finding {
             region: api.region.clone(),
             api_id: api.api_id.clone(),
             api_name: api.name.clone(),
+            subject: Subject::Route,
             route_id: route.route_id.clone(),
             route_key: route.route_key.clone(),
+            stage: None,
             message,
             exemption,
             location: api.location_of(route),

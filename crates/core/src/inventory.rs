@@ -107,14 +107,188 @@ pub struct Api {
     pub target_name: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Arc<str>>,
+    // The API's own settings (GetApis); absent in fleet files written before
+    // routewarden read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_execute_api_endpoint: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_selection_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_selection_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors_configuration: Option<Cors>,
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// GetAuthorizers; `None` where they were not read (not the same as
+    /// none: rules on authorizers do not apply to an API whose authorizers
+    /// are unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizers: Option<Vec<Authorizer>>,
+    /// GetIntegrations; `None` where they were not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrations: Option<Vec<Integration>>,
+    /// GetStages; `None` where they were not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<Stage>>,
     /// Where the API was defined: the file and line of its `ApiId` (line 1
     /// of a get-routes file), or the config's `[[targets]]` entry that
     /// reached it live.
     #[serde(skip, default = "position::api_origin")]
     pub origin: Origin,
 }
+
+/// `Api.CorsConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Cors {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_credentials: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_headers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_methods: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_origins: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_headers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+}
+
+/// An authorizer as GetAuthorizers returns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Authorizer {
+    pub authorizer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_source: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_configuration: Option<JwtConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_credentials_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_payload_format_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_validation_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_result_ttl_in_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_simple_responses: Option<bool>,
+}
+
+/// `Authorizer.JwtConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JwtConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+/// An integration as GetIntegrations returns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Integration {
+    pub integration_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_subtype: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_millis: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_parameters: Option<BTreeMap<String, String>>,
+}
+
+/// `Integration.TlsConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TlsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name_to_verify: Option<String>,
+}
+
+/// A stage as GetStages returns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stage {
+    pub stage_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_deploy: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_gateway_managed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<AccessLogSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_route_settings: Option<RouteSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// `Stage.AccessLogSettings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessLogSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// `Stage.DefaultRouteSettings`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouteSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling_rate_limit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling_burst_limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_metrics_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_trace_enabled: Option<bool>,
+}
+
+/// Settings compare by value: JSON holds no NaN, so a rate read from AWS or
+/// a fleet file equals itself.
+impl Eq for RouteSettings {}
 
 /// A file and line, as reports point at them (SARIF's physical location).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use routewarden_core::policy::{Context, PolicySet, PolicySource};
 fn evaluating_rules_makes_no_allocation() {
     let set = PolicySet::load(&[
         PolicySource::Builtin,
-        PolicySource::Path("benches/rules.toml".into()),
+        PolicySource::Path("../../benches/rules.toml".into()),
     ])
     .unwrap();
     let mut diags = Diagnostics::new();

@@ -155,6 +155,7 @@ impl AwsSource {
                 region: Some(t.region.clone()),
                 routes,
                 origin: t.origin.clone(),
+                ..Api::default()
             }),
             Err(failure) => Item::Failed(self.error(
                 api.target,

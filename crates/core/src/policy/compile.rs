@@ -13,6 +13,7 @@ use super::eval::{Condition, Glob, Op, Test};
 use super::field::{API_FIELDS, Field, ROUTE_FIELDS, Type};
 use super::{Exemption, ExemptionInfo, Rule, RuleInfo, Severity};
 use crate::diag::{Cursor, describe, regex_error};
+use crate::finding::Subject;
 
 const TOP_KEYS: &[&str] = &["rules", "exemptions"];
 const RULE_KEYS: &[&str] = &[
@@ -188,6 +189,7 @@ fn rule(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<(Rule, Ran
         description: description?.map(Into::into),
         remediation: remediation?.map(Into::into),
         enabled: enabled?,
+        subject: Subject::Route,
     };
     let rule = Rule {
         info: Arc::new(info),

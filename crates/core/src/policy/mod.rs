@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::diag::{self, Cursor, Diagnostics, LoadError};
 pub use crate::finding::Severity;
-use crate::finding::{Finding, Status};
+use crate::finding::{Finding, Status, Subject};
 use crate::inventory::{Api, Route};
 pub use builtin::BUILTIN_FILES;
 pub use eval::Condition;
@@ -34,6 +34,8 @@ pub struct RuleInfo {
     pub description: Option<Arc<str>>,
     pub remediation: Option<Arc<str>>,
     pub enabled: bool,
+    /// What the rule evaluates: routes (the default), APIs or stages.
+    pub subject: Subject,
 }
 
 /// A compiled rule: a route that satisfies `when` (or any route, without it)
