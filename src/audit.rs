@@ -91,7 +91,7 @@ pub async fn run(
                 if !keep_routes {
                     api.routes = Vec::new();
                 }
-                outcome.inventory.apis.push(api);
+                outcome.inventory.apis.push(*api);
             }
             Item::Failed(error) => {
                 tracing::warn!(
@@ -182,7 +182,7 @@ pub(crate) mod tests {
             &'a self,
             _: &'a dyn Observer,
         ) -> futures_util::stream::BoxStream<'a, Result<Item, LoadError>> {
-            let apis = self.0.iter().cloned().map(Item::Api);
+            let apis = self.0.iter().cloned().map(|api| Item::Api(Box::new(api)));
             let errors = self.1.iter().cloned().map(Item::Failed);
             futures_util::stream::iter(apis.chain(errors).map(Ok)).boxed()
         }

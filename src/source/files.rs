@@ -40,7 +40,7 @@ impl Source for Files {
         // /metrics meanwhile. A reader that went away drops the rest.
         tokio::task::spawn_blocking(move || {
             let streamed = stream(&paths, |api| {
-                let _ = tx.blocking_send(Ok(Item::Api(api)));
+                let _ = tx.blocking_send(Ok(Item::Api(Box::new(api))));
             });
             match streamed {
                 Ok(errors) => {

@@ -23,7 +23,7 @@ use serde::Serialize;
 #[derive(Debug)]
 pub enum Item {
     /// An API, with every route it has.
-    Api(Api),
+    Api(Box<Api>),
     /// An API (or a discovery) that could not be read.
     Failed(FetchError),
 }
@@ -41,7 +41,13 @@ pub trait Source: Send + Sync {
 impl Source for Inventory {
     fn read<'a>(&'a self, _: &'a dyn Observer) -> BoxStream<'a, Result<Item, LoadError>> {
         use futures_util::StreamExt;
-        futures_util::stream::iter(self.apis.iter().cloned().map(|api| Ok(Item::Api(api)))).boxed()
+        futures_util::stream::iter(
+            self.apis
+                .iter()
+                .cloned()
+                .map(|api| Ok(Item::Api(Box::new(api)))),
+        )
+        .boxed()
     }
 }
 

@@ -146,7 +146,7 @@ impl AwsSource {
         observer.on(Event::Done);
         let t = &self.targets[api.target];
         match routes {
-            Ok(routes) => Item::Api(Api {
+            Ok(routes) => Item::Api(Box::new(Api {
                 api_id: api.api_id.into(),
                 name: api.name.map(Into::into),
                 protocol_type: api.protocol_type.map(Into::into),
@@ -156,7 +156,7 @@ impl AwsSource {
                 routes,
                 origin: t.origin.clone(),
                 ..Api::default()
-            }),
+            })),
             Err(failure) => Item::Failed(self.error(
                 api.target,
                 Some(&api.api_id),
