@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use routewarden_core::config::Config;
-use routewarden_core::inventory::Inventory;
+use routewarden_core::inventory::{Inventory, Needs};
 use routewarden_core::policy::{PolicySet, PolicySource};
 
 use crate::error::Error;
@@ -108,8 +108,16 @@ pub async fn load(args: &Args, purpose: Purpose) -> Result<Plan, Error> {
                 mine.targets.retain(|t| shard.owns(&t.name));
                 tracing::info!(shard = %shard, targets = mine.targets.len(), of = config.targets.len(), "targets of this shard");
             }
+            // Read only what the rules and the baseline need; a snapshot
+            // holds everything.
+            let needs = match purpose {
+                Purpose::Snapshot => Needs::ALL,
+                _ => policies
+                    .needs()
+                    .union(baseline.as_ref().map(Inventory::needs).unwrap_or_default()),
+            };
             Some(Box::new(
-                AwsSource::new(&mine, args.endpoint_url.as_deref()).await?,
+                AwsSource::new(&mine, args.endpoint_url.as_deref(), needs).await?,
             ))
         }
     };

@@ -26,6 +26,7 @@ use routewarden::source::Operation;
 use routewarden::source::aws::AwsSource;
 use routewarden_core::config::Config;
 use routewarden_core::finding::Severity;
+use routewarden_core::inventory::Needs;
 use routewarden_core::policy::{PolicySet, PolicySource};
 
 const CONFIG: &str = r#"
@@ -94,7 +95,7 @@ fn harness() -> Harness {
     });
     let config = Config::load_str("fuzz.toml", CONFIG).expect("the fuzz config loads");
     let source = runtime
-        .block_on(AwsSource::with_loader(&config, None, move |loader| {
+        .block_on(AwsSource::with_loader(&config, None, Needs::ALL, move |loader| {
             loader
                 .http_client(client.clone())
                 .credentials_provider(Credentials::new(

@@ -290,6 +290,41 @@ pub struct RouteSettings {
 /// a fleet file equals itself.
 impl Eq for RouteSettings {}
 
+/// Which of an API's optional parts an audit reads: each costs a paginated
+/// call per API (GetAuthorizers, GetIntegrations, GetStages) against the
+/// account's shared quota, so it is read only when a rule or the baseline
+/// needs it. Routes and the API's own settings are always read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub authorizers: bool,
+    pub integrations: bool,
+    pub stages: bool,
+}
+
+impl Needs {
+    /// Everything (`snapshot`).
+    pub const ALL: Needs = Needs {
+        authorizers: true,
+        integrations: true,
+        stages: true,
+    };
+
+    pub fn union(self, other: Needs) -> Needs {
+        Needs {
+            authorizers: self.authorizers || other.authorizers,
+            integrations: self.integrations || other.integrations,
+            stages: self.stages || other.stages,
+        }
+    }
+
+    /// Whether an API holds every part needed (its parts were read).
+    pub fn met_by(self, api: &Api) -> bool {
+        (!self.authorizers || api.authorizers.is_some())
+            && (!self.integrations || api.integrations.is_some())
+            && (!self.stages || api.stages.is_some())
+    }
+}
+
 /// A file and line, as reports point at them (SARIF's physical location).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -359,6 +394,18 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// The parts its APIs hold: a baseline that holds authorizers makes drift
+    /// need them.
+    pub fn needs(&self) -> Needs {
+        self.apis.iter().fold(Needs::default(), |needs, api| {
+            needs.union(Needs {
+                authorizers: api.authorizers.is_some(),
+                integrations: api.integrations.is_some(),
+                stages: api.stages.is_some(),
+            })
+        })
+    }
+
     pub fn route_count(&self) -> usize {
         self.apis.iter().map(|api| api.routes.len()).sum()
     }

@@ -32,7 +32,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use routewarden_core::config::Config;
 use routewarden_core::diag::LoadError;
-use routewarden_core::inventory::{Api, Line, ParameterConstraints, Route};
+use routewarden_core::inventory::{Api, Line, Needs, ParameterConstraints, Route};
 use tokio::time::Instant;
 
 pub use self::client::SetupError;
@@ -49,6 +49,9 @@ const MAX_FAILED_ATTEMPTS: u32 = 3;
 /// The live source.
 pub struct AwsSource {
     targets: Vec<TargetClient>,
+    /// Which of GetAuthorizers, GetIntegrations and GetStages to call.
+    #[allow(dead_code)] // issue 14: read by the calls that follow GetRoutes
+    needs: Needs,
     concurrency: usize,
     page_size: u32,
     max_backoff: Duration,
@@ -68,8 +71,12 @@ impl AwsSource {
     /// assumed role), the target's region, the endpoint override, SDK retries
     /// off, the per-request timeout. Targets of one account and region share
     /// one limiter.
-    pub async fn new(config: &Config, endpoint_url: Option<&str>) -> Result<AwsSource, SetupError> {
-        AwsSource::with_loader(config, endpoint_url, |loader| loader).await
+    pub async fn new(
+        config: &Config,
+        endpoint_url: Option<&str>,
+        needs: Needs,
+    ) -> Result<AwsSource, SetupError> {
+        AwsSource::with_loader(config, endpoint_url, needs, |loader| loader).await
     }
 
     /// [`AwsSource::new`], with `customize` applied to each region's SDK
@@ -78,9 +85,11 @@ impl AwsSource {
     pub async fn with_loader(
         config: &Config,
         endpoint_url: Option<&str>,
+        needs: Needs,
         customize: impl Fn(ConfigLoader) -> ConfigLoader,
     ) -> Result<AwsSource, SetupError> {
         Ok(AwsSource {
+            needs,
             targets: client::targets(config, endpoint_url, customize).await?,
             concurrency: config.audit.concurrency,
             page_size: config.aws.page_size,

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::diag::{self, Cursor, Diagnostics, LoadError};
 pub use crate::finding::Severity;
 use crate::finding::{Finding, Status, Subject};
-use crate::inventory::{Api, Route};
+use crate::inventory::{Api, Needs, Route};
 pub use builtin::BUILTIN_FILES;
 pub use eval::Condition;
 pub use field::Context;
@@ -168,6 +168,13 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// What the enabled rules read beyond routes and API settings: an audit
+    /// makes GetAuthorizers, GetIntegrations and GetStages calls only for
+    /// what is needed.
+    pub fn needs(&self) -> Needs {
+        Needs::default()
+    }
+
     /// Appends the findings of one API's routes against every enabled rule,
     /// with exemptions applied; `today` (UTC) decides which have expired.
     /// Pure: the same API, policies and day give the same findings.
