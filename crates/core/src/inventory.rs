@@ -431,6 +431,16 @@ struct RoutesDocument {
 pub const AUTHORIZATION_TYPES: &[&str] = &["NONE", "AWS_IAM", "CUSTOM", "JWT"];
 /// The values of `ProtocolType` that AWS defines.
 pub const PROTOCOL_TYPES: &[&str] = &["HTTP", "WEBSOCKET"];
+/// The values of `AuthorizerType` that AWS defines.
+pub const AUTHORIZER_TYPES: &[&str] = &["JWT", "REQUEST"];
+/// The values of `IntegrationType` that AWS defines.
+pub const INTEGRATION_TYPES: &[&str] = &["AWS", "AWS_PROXY", "HTTP", "HTTP_PROXY", "MOCK"];
+/// The values of `ConnectionType` that AWS defines.
+pub const CONNECTION_TYPES: &[&str] = &["INTERNET", "VPC_LINK"];
+/// The values of `IpAddressType` that AWS defines.
+pub const IP_ADDRESS_TYPES: &[&str] = &["ipv4", "dualstack"];
+/// The values of `LoggingLevel` that AWS defines.
+pub const LOGGING_LEVELS: &[&str] = &["ERROR", "INFO", "OFF"];
 
 /// What reading one file found besides its APIs.
 #[derive(Debug, Default)]
