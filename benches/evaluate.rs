@@ -131,8 +131,9 @@ fn bench(c: &mut Criterion) {
             for api in &inventory.apis {
                 let ctx = Context::of(api);
                 for route in &api.routes {
+                    let ctx = ctx.route(black_box(route));
                     for rule in &rules {
-                        violations += usize::from(rule.violated_by(black_box(route), &ctx));
+                        violations += usize::from(rule.violated_by(&ctx));
                     }
                 }
             }
