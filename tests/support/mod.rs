@@ -272,10 +272,31 @@ impl Daemon {
         http_get(self.port, path)
     }
 
+    /// /metrics as published between two cycles: two scrapes 50 ms apart
+    /// that agree. At the end of every cycle the daemon rebuilds its per-API
+    /// and per-violation series (reset, then set one by one); a scrape in
+    /// between sees some of them missing, which a test must not take for the
+    /// state.
     pub fn metrics(&self) -> String {
-        let (status, body) = self.get("/metrics");
-        assert_eq!(status, 200);
-        body
+        let scrape = || {
+            let (status, body) = self.get("/metrics");
+            assert_eq!(status, 200, "/metrics answers");
+            body
+        };
+        let deadline = Instant::now() + WAIT;
+        let mut last = scrape();
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let next = scrape();
+            if next == last {
+                return next;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/metrics did not hold still for 50 ms in {WAIT:?}"
+            );
+            last = next;
+        }
     }
 
     /// What it has logged so far.
