@@ -115,7 +115,10 @@ fn metrics_from_fleet_files_pass_promtool_and_keep_odd_route_keys_intact() {
         sample(&metrics, "routewarden_api_up", &[("api_id", "odd1")]),
         Some(1.0)
     );
-    assert_eq!(sample(&metrics, "routewarden_policy_rules", &[]), Some(5.0));
+    assert_eq!(
+        sample(&metrics, "routewarden_policy_rules", &[]),
+        Some(11.0)
+    );
     assert_eq!(
         sample(&metrics, "routewarden_audit_interval_seconds", &[]),
         Some(1.0)

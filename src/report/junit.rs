@@ -13,6 +13,8 @@
 use std::collections::HashMap;
 use std::io;
 
+use std::sync::Arc;
+
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::audit::Outcome;
@@ -38,8 +40,15 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
         let target = api.target_name.as_deref();
         let mut suite = TestSuite::new(escape(&super::api_label(&api.api_id, api.name.as_deref())));
         let classname = classname(target, &api.api_id);
+        // Route rules that were evaluated on this API's routes; API and stage
+        // rules, and rules whose parts were not read, are not route cases.
+        let rules: Vec<&Arc<RuleInfo>> = outcome
+            .rules
+            .iter()
+            .filter(|r| r.judges_routes_of(api))
+            .collect();
         for route in &api.routes {
-            for rule in &outcome.rules {
+            for rule in rules.iter().copied() {
                 let key = (target, &*api.api_id, route.route_key.as_str(), &*rule.id);
                 let status = match by_pair.get(&key) {
                     None => TestCaseStatus::success(),

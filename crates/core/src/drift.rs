@@ -52,6 +52,7 @@ impl Change {
             remediation: Some(remediation.into()),
             enabled: true,
             subject: Subject::Route,
+            needs: Default::default(),
         }
     }
 }

@@ -214,6 +214,7 @@ fn rule(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<(Rule, Ran
         remediation: remediation?.map(Into::into),
         enabled: enabled?,
         subject: subject?,
+        needs: Needs::default(),
     };
     let when = when?;
     let require = require?;
@@ -226,6 +227,7 @@ fn rule(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<(Rule, Ran
         ..Needs::default()
     };
     let needs = reads.fold(stages, |needs, field| needs.union(field.needs()));
+    let info = RuleInfo { needs, ..info };
     let rule = Rule {
         info: Arc::new(info),
         when,
@@ -497,7 +499,7 @@ fn operator(
                 "operator `{name}` does not apply to `{field_name}`, which is {}",
                 ty.describe()
             ),
-            format!("`{name}` applies to {}", wanted.join(" or ")),
+            format!("`{name}` applies to {}", one_of(&wanted)),
         );
         return None;
     }
@@ -606,6 +608,15 @@ fn operator(
             })
         }
         _ => unreachable!("every operator is handled"),
+    }
+}
+
+/// `a, b or c`.
+fn one_of(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct RuleInfo {
     pub enabled: bool,
     /// What the rule evaluates: routes (the default), APIs or stages.
     pub subject: Subject,
+    /// What must be read for it to be evaluated (see [`Rule::needs`]).
+    #[serde(skip)]
+    pub needs: Needs,
 }
 
 /// A compiled rule: a route that satisfies `when` (or any route, without it)
@@ -48,6 +51,14 @@ pub struct Rule {
     /// What must be read for the rule to be evaluated: an API whose
     /// authorizers (say) are unknown is not evaluated by rules on them.
     pub needs: Needs,
+}
+
+impl RuleInfo {
+    /// Whether the rule is evaluated on the routes of the API: a route rule
+    /// whose parts the API holds.
+    pub fn judges_routes_of(&self, api: &Api) -> bool {
+        self.subject == Subject::Route && self.needs.met_by(api)
+    }
 }
 
 impl Rule {
