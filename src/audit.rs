@@ -111,7 +111,7 @@ pub async fn run(
                     api_id = error.api_id.as_deref(),
                     operation = error.operation.label(),
                     kind = error.kind.label(),
-                    message = %error.message,
+                    error = %error.message,
                     "could not read"
                 );
                 outcome.errors.push(error);

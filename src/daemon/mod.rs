@@ -346,7 +346,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
         tracing::warn!(
             rule_id = %f.rule.id, severity = %f.severity(), target_name = f.target_name.as_deref(),
             region = f.region.as_deref(), api_id = %f.api_id, api_name = f.api_name.as_deref(),
-            route_key = %f.route_key, status = f.status.as_str(), message = %f.message,
+            route_key = %f.route_key, status = f.status.as_str(), explanation = %f.message,
             "violation opened"
         );
     }
