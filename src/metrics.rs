@@ -27,7 +27,9 @@ pub struct Metrics {
     /// scrape never sees the series of a cycle half-published: an alert must
     /// not resolve for one scrape because its series was between reset and set.
     rebuilding: std::sync::RwLock<()>,
-    /// 1 for each open violation; capped by `max_violation_series`.
+    /// 1 for each open violation; capped by `max_violation_series`. A route
+    /// finding has `stage=""`, a stage finding `route_key=""`, an API
+    /// finding both empty.
     pub violation: GaugeVec,
     /// Open violations by rule; never capped.
     pub violations: GaugeVec,
@@ -86,6 +88,7 @@ const VIOLATION_LABELS: &[&str] = &[
     "api_id",
     "api_name",
     "route_key",
+    "stage",
 ];
 const API_LABELS: &[&str] = &["target_name", "region", "api_id"];
 
@@ -317,6 +320,7 @@ impl Metrics {
                     &f.api_id,
                     f.api_name.as_deref().unwrap_or(""),
                     &f.route_key,
+                    f.stage.as_deref().unwrap_or(""),
                 ])
                 .set(1.0);
         }

@@ -346,21 +346,21 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
         tracing::warn!(
             rule_id = %f.rule.id, severity = %f.severity(), target_name = f.target_name.as_deref(),
             region = f.region.as_deref(), api_id = %f.api_id, api_name = f.api_name.as_deref(),
-            route_key = %f.route_key, status = f.status.as_str(), explanation = %f.message,
-            "violation opened"
+            route_key = %f.route_key, stage = f.stage.as_deref(), status = f.status.as_str(),
+            explanation = %f.message, "violation opened"
         );
     }
     for f in &changes.closed {
         tracing::info!(
             rule_id = %f.rule.id, severity = %f.severity(), target_name = f.target_name.as_deref(),
-            api_id = %f.api_id, route_key = %f.route_key, "violation closed"
+            api_id = %f.api_id, route_key = %f.route_key, stage = f.stage.as_deref(), "violation closed"
         );
     }
     for f in &changes.expired_exemptions {
         let e = f.exemption.as_ref();
         tracing::warn!(
             rule_id = %f.rule.id, target_name = f.target_name.as_deref(), api_id = %f.api_id,
-            route_key = %f.route_key, reason = e.map(|e| &*e.reason), owner = e.and_then(|e| e.owner.as_deref()),
+            route_key = %f.route_key, stage = f.stage.as_deref(), reason = e.map(|e| &*e.reason), owner = e.and_then(|e| e.owner.as_deref()),
             expires = e.and_then(|e| e.expires).map(|d| d.to_string()),
             "exemption expired"
         );

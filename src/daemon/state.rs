@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use routewarden_core::finding::{Finding, Status};
+use routewarden_core::finding::{Finding, Status, Subject};
 use routewarden_core::inventory::Api;
 
 use crate::audit::Outcome;
@@ -55,13 +55,18 @@ fn key_of(f: &Finding) -> ApiKey {
     ))
 }
 
-/// Identity of an open violation across cycles.
-fn violation_key(f: &Finding) -> (String, String, String, String) {
+/// Identity of an open violation across cycles: its rule, target, API,
+/// route (`""` for API and stage findings) and stage (`""` for route and API
+/// findings), so that each stage of an API has its own.
+type ViolationKey = (String, String, String, String, String);
+
+fn violation_key(f: &Finding) -> ViolationKey {
     (
         f.rule.id.to_string(),
         f.target_name.as_deref().unwrap_or("").to_owned(),
         f.api_id.to_string(),
         f.route_key.clone(),
+        f.stage.as_deref().unwrap_or("").to_owned(),
     )
 }
 
@@ -89,10 +94,12 @@ impl State {
                     api.routes.iter().map(|r| r.route_key.clone()).collect();
                 if let Some(old) = self.apis.get(&key) {
                     let unread = |key: &str| !read.contains(key);
+                    // Route findings of the routes not read; the API's and
+                    // its stages' findings are this cycle's.
                     findings.extend(
                         old.findings
                             .iter()
-                            .filter(|f| unread(&f.route_key))
+                            .filter(|f| f.subject == Subject::Route && unread(&f.route_key))
                             .cloned(),
                     );
                     let routes = old.api.routes.iter().filter(|r| unread(&r.route_key));
@@ -150,7 +157,7 @@ impl State {
         }
     }
 
-    fn open_and_exempted(&self) -> BTreeMap<(String, String, String, String), Finding> {
+    fn open_and_exempted(&self) -> BTreeMap<ViolationKey, Finding> {
         self.findings()
             .map(|f| (violation_key(f), f.clone()))
             .collect()
@@ -158,11 +165,7 @@ impl State {
 
     /// One pass over the new findings against the old ones: what is left in
     /// `before` afterwards no longer exists.
-    fn compare(
-        &self,
-        mut before: BTreeMap<(String, String, String, String), Finding>,
-        changes: &mut Changes,
-    ) {
+    fn compare(&self, mut before: BTreeMap<ViolationKey, Finding>, changes: &mut Changes) {
         for f in self.findings() {
             let was = before.remove(&violation_key(f)).map(|old| old.status);
             match (was, f.status) {
@@ -324,6 +327,68 @@ mod tests {
         let changes = state.apply(cycle(vec![], &[], &policies), 6.0);
         assert_eq!(changes.removed.len(), 1);
         assert!(state.apis.is_empty());
+    }
+
+    #[test]
+    fn each_stage_has_its_own_violation() {
+        use routewarden_core::inventory::{AccessLogSettings, Stage};
+        let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
+        let stage = |name: &str, logs: bool| Stage {
+            stage_name: name.into(),
+            access_log_settings: logs.then(|| AccessLogSettings {
+                destination_arn: Some("arn:aws:logs:us-east-1:1:log-group:x".into()),
+                format: Some("$context.requestId".into()),
+            }),
+            ..Stage::default()
+        };
+        let with_stages = |stages: Vec<Stage>| {
+            let mut a1 = api("t", "a1", "AWS_IAM");
+            a1.stages = Some(stages);
+            a1
+        };
+        let rw014 = |state: &State| -> Vec<String> {
+            state
+                .findings()
+                .filter(|f| &*f.rule.id == "RW014")
+                .map(|f| {
+                    assert_eq!(f.subject, Subject::Stage);
+                    assert_eq!(f.route_key, "", "a stage finding is about no route");
+                    f.stage.as_deref().unwrap().to_owned()
+                })
+                .collect()
+        };
+        let mut state = State::default();
+        let changes = state.apply(
+            cycle(
+                vec![with_stages(vec![stage("dev", false), stage("prod", false)])],
+                &[],
+                &policies,
+            ),
+            1.0,
+        );
+        assert_eq!(changes.opened.len(), 2, "one per stage: {changes:?}");
+        assert_eq!(rw014(&state), ["dev", "prod"]);
+
+        // prod gets access logs: its violation closes, dev's stays open.
+        let changes = state.apply(
+            cycle(
+                vec![with_stages(vec![stage("dev", false), stage("prod", true)])],
+                &[],
+                &policies,
+            ),
+            2.0,
+        );
+        assert!(changes.opened.is_empty(), "{changes:?}");
+        assert_eq!(changes.closed.len(), 1);
+        assert_eq!(changes.closed[0].stage.as_deref(), Some("prod"));
+        assert_eq!(rw014(&state), ["dev"]);
+
+        // The API cannot be read (GetStages fails): dev's violation stays.
+        let mut failed = error("t", Some("a1"), ErrorKind::Throttled);
+        failed.operation = Operation::GetStages;
+        let changes = state.apply(cycle(vec![], &[failed], &policies), 3.0);
+        assert!(changes.closed.is_empty(), "an outage resolves nothing");
+        assert_eq!(rw014(&state), ["dev"]);
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub enum Operation {
     GetApis,
     GetApi,
     GetRoutes,
+    GetAuthorizers,
+    GetIntegrations,
+    GetStages,
 }
 
 impl Operation {
@@ -98,6 +101,9 @@ impl Operation {
             Operation::GetApis => "GetApis",
             Operation::GetApi => "GetApi",
             Operation::GetRoutes => "GetRoutes",
+            Operation::GetAuthorizers => "GetAuthorizers",
+            Operation::GetIntegrations => "GetIntegrations",
+            Operation::GetStages => "GetStages",
         }
     }
 }

@@ -2,9 +2,9 @@
 //! not stop the others), or every API GetApis lists, filtered by the target's
 //! `discover` (name regex, protocol, tags).
 
-use std::collections::BTreeMap;
-
+use aws_sdk_apigatewayv2::types::Cors as SdkCors;
 use routewarden_core::config::Discover;
+use routewarden_core::inventory::{Api, Cors};
 
 use super::paginate::{self, Bounds};
 use super::{AwsSource, Failure};
@@ -14,15 +14,47 @@ use crate::source::{ErrorKind, FetchError, Observer, Operation};
 /// and region.
 const MAX_APIS_PER_TARGET: usize = 100_000;
 
-/// An API found by discovery, before its routes are read.
+/// An API found by discovery, before its routes are read: its id, name,
+/// protocol, tags and settings as GetApis (or GetApi) returned them.
 #[derive(Debug, Clone)]
 pub(super) struct ApiRef {
     /// The index of its target.
     pub(super) target: usize,
-    pub(super) api_id: String,
-    pub(super) name: Option<String>,
-    pub(super) protocol_type: Option<String>,
-    pub(super) tags: Option<BTreeMap<String, String>>,
+    pub(super) api: Api,
+}
+
+/// The API as GetApi and GetApis describe it (two SDK types with the same
+/// fields): what the inventory keeps of it, routes and parts not yet read.
+macro_rules! api_of {
+    ($api:ident, $api_id:expr) => {
+        Api {
+            api_id: $api_id.into(),
+            name: $api.name.map(Into::into),
+            protocol_type: $api.protocol_type.map(|p| p.as_str().into()),
+            tags: $api.tags.map(|t| t.into_iter().collect()),
+            api_endpoint: $api.api_endpoint,
+            disable_execute_api_endpoint: $api.disable_execute_api_endpoint,
+            ip_address_type: $api.ip_address_type.map(|t| t.as_str().to_owned()),
+            api_key_selection_expression: $api.api_key_selection_expression,
+            route_selection_expression: $api.route_selection_expression,
+            description: $api.description,
+            version: $api.version,
+            cors_configuration: $api.cors_configuration.map(cors),
+            ..Api::default()
+        }
+    };
+}
+
+/// `Api.CorsConfiguration` as the inventory holds it.
+fn cors(cors: SdkCors) -> Cors {
+    Cors {
+        allow_credentials: cors.allow_credentials,
+        allow_headers: cors.allow_headers,
+        allow_methods: cors.allow_methods,
+        allow_origins: cors.allow_origins,
+        expose_headers: cors.expose_headers,
+        max_age: cors.max_age.map(i64::from),
+    }
 }
 
 /// The APIs of the target at `index`, and the errors of what could not be read.
@@ -50,13 +82,13 @@ pub(super) async fn discover(
             })
             .await;
         match got {
-            Ok(api) => refs.push(ApiRef {
-                target: index,
-                api_id: api.api_id.unwrap_or_else(|| id.clone()),
-                name: api.name,
-                protocol_type: api.protocol_type.map(|p| p.as_str().to_owned()),
-                tags: api.tags.map(|t| t.into_iter().collect()),
-            }),
+            Ok(mut api) => {
+                let api_id = api.api_id.take().unwrap_or_else(|| id.clone());
+                refs.push(ApiRef {
+                    target: index,
+                    api: api_of!(api, api_id),
+                });
+            }
             Err(mut failure) => {
                 if failure.kind == ErrorKind::NotFound {
                     failure.message = format!(
@@ -99,21 +131,19 @@ async fn list_apis(
     .await?;
     Ok(apis
         .into_iter()
-        .filter_map(|api| {
+        .filter_map(|mut api| {
+            let api_id = api.api_id.take()?;
             Some(ApiRef {
                 target: index,
-                api_id: api.api_id?,
-                name: api.name,
-                protocol_type: api.protocol_type.map(|p| p.as_str().to_owned()),
-                tags: api.tags.map(|t| t.into_iter().collect()),
+                api: api_of!(api, api_id),
             })
         })
-        .filter(|api| matches(&t.target.discover, api))
+        .filter(|found| matches(&t.target.discover, &found.api))
         .collect())
 }
 
 /// Whether a discovered API passes the target's filters.
-fn matches(discover: &Discover, api: &ApiRef) -> bool {
+fn matches(discover: &Discover, api: &Api) -> bool {
     let name_ok = discover
         .name_matches
         .as_ref()
@@ -133,6 +163,8 @@ fn matches(discover: &Discover, api: &ApiRef) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -142,12 +174,12 @@ mod tests {
             protocol_type: Some("HTTP".into()),
             tags: BTreeMap::from([("env".into(), "prod".into())]),
         };
-        let api = |name: &str, protocol: &str, env: Option<&str>| ApiRef {
-            target: 0,
+        let api = |name: &str, protocol: &str, env: Option<&str>| Api {
             api_id: "a".into(),
             name: Some(name.into()),
             protocol_type: Some(protocol.into()),
             tags: env.map(|e| BTreeMap::from([("env".to_owned(), e.to_owned())])),
+            ..Api::default()
         };
         assert!(matches(&discover, &api("prod-pay", "HTTP", Some("prod"))));
         assert!(!matches(&discover, &api("dev-pay", "HTTP", Some("prod"))));

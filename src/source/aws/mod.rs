@@ -32,7 +32,10 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use routewarden_core::config::Config;
 use routewarden_core::diag::LoadError;
-use routewarden_core::inventory::{Api, Line, Needs, ParameterConstraints, Route};
+use routewarden_core::inventory::{
+    AccessLogSettings, Api, Authorizer, Integration, JwtConfiguration, Line, Needs,
+    ParameterConstraints, Route, RouteSettings, Stage, TlsConfig,
+};
 use tokio::time::Instant;
 
 pub use self::client::SetupError;
@@ -50,7 +53,6 @@ const MAX_FAILED_ATTEMPTS: u32 = 3;
 pub struct AwsSource {
     targets: Vec<TargetClient>,
     /// Which of GetAuthorizers, GetIntegrations and GetStages to call.
-    #[allow(dead_code)] // issue 14: read by the calls that follow GetRoutes
     needs: Needs,
     concurrency: usize,
     page_size: u32,
@@ -58,6 +60,9 @@ pub struct AwsSource {
     max_routes_per_api: usize,
     api_time_budget: Duration,
 }
+
+/// One page of a listing as the SDK gives it: its items, and the next token.
+type Page<T> = (Option<Vec<T>>, Option<String>);
 
 /// A request that failed for good.
 #[derive(Debug)]
@@ -121,15 +126,15 @@ impl AwsSource {
                 .await;
         let mut refs: Vec<ApiRef> = Vec::new();
         let mut errors = Vec::new();
-        let mut owner: HashMap<(&str, &str, String), usize> = HashMap::new();
+        let mut owner: HashMap<(&str, &str, std::sync::Arc<str>), usize> = HashMap::new();
         for (mut found, failed) in discovered {
-            found.sort_by(|a, b| a.api_id.cmp(&b.api_id));
+            found.sort_by(|a, b| a.api.api_id.cmp(&b.api.api_id));
             for api in found {
                 let t = &self.targets[api.target];
-                let key = (t.account.as_str(), &*t.region, api.api_id.clone());
+                let key = (t.account.as_str(), &*t.region, api.api.api_id.clone());
                 match owner.get(&key) {
                     Some(&first) => tracing::warn!(
-                        api_id = %api.api_id,
+                        api_id = %api.api.api_id,
                         first = %self.targets[first].name,
                         also = %t.name,
                         "targets overlap: the API is audited under the first only"
@@ -145,68 +150,135 @@ impl AwsSource {
         (refs, errors)
     }
 
-    /// One API, routes and all, within its own time budget: one that never
-    /// ends (pages, throttling, hangs) gives up its own budget, never the
-    /// cycle's.
-    async fn read_api(&self, api: ApiRef, observer: &dyn Observer) -> Item {
-        let routes = tokio::time::timeout(self.api_time_budget, self.routes(&api, observer))
-            .await
-            .unwrap_or_else(|_| Err(self.over_budget()));
+    /// One API: its routes, then the parts the rules need (authorizers,
+    /// integrations, stages, in that order, one call after the other), all
+    /// within the API's own time budget: one that never ends (pages,
+    /// throttling, hangs) gives up its own budget, never the cycle's. The
+    /// first call that fails makes the whole API unread, named with that
+    /// call's operation; the other APIs go on.
+    async fn read_api(&self, found: ApiRef, observer: &dyn Observer) -> Item {
+        let deadline = Instant::now() + self.api_time_budget;
+        let mut api = found.api;
+        let read = self
+            .read_parts(found.target, &mut api, deadline, observer)
+            .await;
         observer.on(Event::Done);
-        let t = &self.targets[api.target];
-        match routes {
-            Ok(routes) => Item::Api(Box::new(Api {
-                api_id: api.api_id.into(),
-                name: api.name.map(Into::into),
-                protocol_type: api.protocol_type.map(Into::into),
-                tags: api.tags,
-                target_name: Some(t.name.clone()),
-                region: Some(t.region.clone()),
-                routes,
-                origin: t.origin.clone(),
-                ..Api::default()
-            })),
-            Err(failure) => Item::Failed(self.error(
-                api.target,
-                Some(&api.api_id),
-                Operation::GetRoutes,
-                failure,
-            )),
+        let t = &self.targets[found.target];
+        match read {
+            Ok(()) => {
+                api.target_name = Some(t.name.clone());
+                api.region = Some(t.region.clone());
+                api.origin = t.origin.clone();
+                Item::Api(Box::new(api))
+            }
+            Err((operation, failure)) => {
+                Item::Failed(self.error(found.target, Some(&api.api_id), operation, failure))
+            }
         }
     }
 
-    /// Every route of an API.
-    async fn routes(&self, api: &ApiRef, observer: &dyn Observer) -> Result<Vec<Route>, Failure> {
-        let t = &self.targets[api.target];
+    /// GetRoutes, then GetAuthorizers, GetIntegrations and GetStages as
+    /// `needs` says, every page of each, into `api`.
+    async fn read_parts(
+        &self,
+        target: usize,
+        api: &mut Api,
+        deadline: Instant,
+        observer: &dyn Observer,
+    ) -> Result<(), (Operation, Failure)> {
+        let t = &self.targets[target];
+        let id = api.api_id.clone();
+        let page_size = self.page_size.to_string();
+        // Every page of one listing of this API, each item converted.
+        macro_rules! read {
+            ($operation:ident, $noun:literal, $get:ident, $convert:ident, $missing:literal) => {{
+                let operation = Operation::$operation;
+                let send = |token| {
+                    let get = t.client.$get().api_id(&*id).max_results(&page_size);
+                    get.set_next_token(token).send()
+                };
+                let listed = self.list(t, operation, $noun, deadline, observer, send, |page| {
+                    (page.items, page.next_token)
+                });
+                converted(listed.await, operation, $convert, $missing)
+            }};
+        }
+        api.routes = read!(
+            GetRoutes,
+            "routes",
+            get_routes,
+            convert,
+            "a route without a RouteKey"
+        )?;
+        if self.needs.authorizers {
+            api.authorizers = Some(read!(
+                GetAuthorizers,
+                "authorizers",
+                get_authorizers,
+                authorizer,
+                "an authorizer without an AuthorizerId"
+            )?);
+        }
+        if self.needs.integrations {
+            api.integrations = Some(read!(
+                GetIntegrations,
+                "integrations",
+                get_integrations,
+                integration,
+                "an integration without an IntegrationId"
+            )?);
+        }
+        if self.needs.stages {
+            api.stages = Some(read!(
+                GetStages,
+                "stages",
+                get_stages,
+                stage,
+                "a stage without a StageName"
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Every item of one paginated listing of an API (GetRoutes,
+    /// GetAuthorizers, GetIntegrations, GetStages): every page through
+    /// [`AwsSource::call`], bounded by `max_routes_per_api` items (an API
+    /// holds fewer authorizers, integrations and stages than routes) and by
+    /// the API's `deadline`. `send(token)` sends one page's request; `split`
+    /// takes its items and next token from the answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn list<T, O, E, F, Fut>(
+        &self,
+        t: &TargetClient,
+        operation: Operation,
+        noun: &'static str,
+        deadline: Instant,
+        observer: &dyn Observer,
+        send: F,
+        split: fn(O) -> Page<T>,
+    ) -> Result<Vec<T>, Failure>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
         let bounds = Bounds {
             items: self.max_routes_per_api,
-            noun: "routes",
+            noun,
             setting: "max_routes_per_api",
             page_size: self.page_size,
         };
+        let send = &send;
         let pages = paginate::all(bounds, |token| async move {
             let page = self
-                .call(t, Operation::GetRoutes, observer, || {
-                    t.client
-                        .get_routes()
-                        .api_id(&api.api_id)
-                        .max_results(self.page_size.to_string())
-                        .set_next_token(token.clone())
-                        .send()
-                })
+                .call(t, operation, observer, || send(token.clone()))
                 .await?;
-            Ok((page.items.unwrap_or_default(), page.next_token))
+            let (items, next) = split(page);
+            Ok((items.unwrap_or_default(), next))
         });
-        pages
-            .await?
-            .into_iter()
-            .map(|route| {
-                convert(route).ok_or_else(|| Failure {
-                    kind: ErrorKind::MalformedResponse,
-                    message: "GetRoutes returned a route without a RouteKey".to_owned(),
-                })
-            })
-            .collect()
+        tokio::time::timeout_at(deadline, pages)
+            .await
+            .unwrap_or_else(|_| Err(self.over_budget()))
     }
 
     fn over_budget(&self) -> Failure {
@@ -368,6 +440,92 @@ fn in_order<'a, T: Send + 'a>(
             }
             futures_util::stream::iter(ready)
         })
+}
+
+/// Every item of a listing converted, or the API's failure: an item without
+/// its identifier (`missing` says which) is a malformed response.
+fn converted<T, U>(
+    listed: Result<Vec<T>, Failure>,
+    operation: Operation,
+    convert: fn(T) -> Option<U>,
+    missing: &str,
+) -> Result<Vec<U>, (Operation, Failure)> {
+    let malformed = || Failure {
+        kind: ErrorKind::MalformedResponse,
+        message: format!("{} returned {missing}", operation.label()),
+    };
+    listed
+        .and_then(|items| {
+            items
+                .into_iter()
+                .map(|item| convert(item).ok_or_else(malformed))
+                .collect()
+        })
+        .map_err(|failure| (operation, failure))
+}
+
+/// An SDK authorizer as the inventory holds it; `None` without an id.
+fn authorizer(a: aws_sdk_apigatewayv2::types::Authorizer) -> Option<Authorizer> {
+    Some(Authorizer {
+        authorizer_id: a.authorizer_id?,
+        name: a.name,
+        authorizer_type: a.authorizer_type.map(|t| t.as_str().to_owned()),
+        identity_source: a.identity_source,
+        jwt_configuration: a.jwt_configuration.map(|jwt| JwtConfiguration {
+            audience: jwt.audience,
+            issuer: jwt.issuer,
+        }),
+        authorizer_uri: a.authorizer_uri,
+        authorizer_credentials_arn: a.authorizer_credentials_arn,
+        authorizer_payload_format_version: a.authorizer_payload_format_version,
+        identity_validation_expression: a.identity_validation_expression,
+        authorizer_result_ttl_in_seconds: a.authorizer_result_ttl_in_seconds.map(i64::from),
+        enable_simple_responses: a.enable_simple_responses,
+    })
+}
+
+/// An SDK integration as the inventory holds it; `None` without an id.
+fn integration(i: aws_sdk_apigatewayv2::types::Integration) -> Option<Integration> {
+    Some(Integration {
+        integration_id: i.integration_id?,
+        integration_type: i.integration_type.map(|t| t.as_str().to_owned()),
+        connection_type: i.connection_type.map(|t| t.as_str().to_owned()),
+        integration_uri: i.integration_uri,
+        integration_method: i.integration_method,
+        connection_id: i.connection_id,
+        credentials_arn: i.credentials_arn,
+        payload_format_version: i.payload_format_version,
+        integration_subtype: i.integration_subtype,
+        tls_config: i.tls_config.map(|tls| TlsConfig {
+            server_name_to_verify: tls.server_name_to_verify,
+        }),
+        timeout_in_millis: i.timeout_in_millis.map(i64::from),
+        request_parameters: i.request_parameters.map(|p| p.into_iter().collect()),
+    })
+}
+
+/// An SDK stage as the inventory holds it; `None` without a name.
+fn stage(s: aws_sdk_apigatewayv2::types::Stage) -> Option<Stage> {
+    Some(Stage {
+        stage_name: s.stage_name?,
+        deployment_id: s.deployment_id,
+        client_certificate_id: s.client_certificate_id,
+        description: s.description,
+        auto_deploy: s.auto_deploy,
+        api_gateway_managed: s.api_gateway_managed,
+        access_log_settings: s.access_log_settings.map(|log| AccessLogSettings {
+            destination_arn: log.destination_arn,
+            format: log.format,
+        }),
+        default_route_settings: s.default_route_settings.map(|r| RouteSettings {
+            throttling_rate_limit: r.throttling_rate_limit,
+            throttling_burst_limit: r.throttling_burst_limit.map(i64::from),
+            logging_level: r.logging_level.map(|l| l.as_str().to_owned()),
+            detailed_metrics_enabled: r.detailed_metrics_enabled,
+            data_trace_enabled: r.data_trace_enabled,
+        }),
+        tags: s.tags.map(|t| t.into_iter().collect()),
+    })
 }
 
 /// An SDK route as the inventory holds it; `None` without a route key.
