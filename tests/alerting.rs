@@ -66,10 +66,12 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
     if !prometheus_available() {
         return;
     }
-    let Some(moto) = support::Moto::start() else {
+    // moto behind the proxy that answers GetAuthorizers (the built-in pack
+    // reads every part of the API).
+    let Some(peer) = support::Peer::start().await else {
         return;
     };
-    let client = support::client(&moto.url()).await;
+    let client = support::client(&peer.url()).await;
     let (api, route) = support::api_with_open_route(&client, "storefront", "GET /basket").await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +82,7 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
         format!(
             "{}[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\ntimeout = \"2s\"\n[[targets]]\nname = \"shop-prod\"\n",
             support::every_second(),
-            moto.url()
+            peer.url()
         ),
     )
     .unwrap();

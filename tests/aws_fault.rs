@@ -164,6 +164,105 @@ async fn every_route_field_reaches_the_policies() {
     }
 }
 
+/// Every field of the API's settings, authorizers, integrations and stages
+/// that the SDK decodes reaches the fleet file under AWS's names, numbers
+/// widened (TTL, timeout and burst are i32 on the wire, i64 in the file; the
+/// rate limit a float).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_field_of_the_whole_api_reaches_the_fleet_file() {
+    use serde_json::json;
+    let mut api = fault::api("whole", 1);
+    api.settings = json!({
+        "apiKeySelectionExpression": "$request.header.x-api-key",
+        "description": "the whole API",
+        "version": "2026-11",
+        "disableExecuteApiEndpoint": true,
+        "ipAddressType": "dualstack",
+        "corsConfiguration": {
+            "allowCredentials": true, "allowHeaders": ["authorization"],
+            "allowMethods": ["GET", "POST"], "allowOrigins": ["https://app.test"],
+            "exposeHeaders": ["x-request-id"], "maxAge": 600
+        }
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    api.authorizers = vec![json!({
+        "authorizerId": "lambda1", "authorizerType": "REQUEST", "name": "lambda",
+        "identitySource": ["$request.header.Authorization", "$context.routeKey"],
+        "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:auth/invocations",
+        "authorizerCredentialsArn": "arn:aws:iam::123456789012:role/invoke",
+        "authorizerPayloadFormatVersion": "2.0", "authorizerResultTtlInSeconds": 300,
+        "enableSimpleResponses": true, "identityValidationExpression": "^Bearer .+$"
+    })];
+    api.integrations = vec![json!({
+        "integrationId": "i1", "integrationType": "HTTP_PROXY", "connectionType": "VPC_LINK",
+        "connectionId": "vpclink1", "integrationMethod": "POST",
+        "integrationUri": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2",
+        "credentialsArn": "arn:aws:iam::123456789012:role/integration",
+        "payloadFormatVersion": "1.0", "integrationSubtype": "SQS-SendMessage",
+        "tlsConfig": {"serverNameToVerify": "backend.test"}, "timeoutInMillis": 29000,
+        "requestParameters": {"append:header.x-source": "routewarden"}
+    })];
+    api.stages = vec![json!({
+        "stageName": "prod", "deploymentId": "d1", "clientCertificateId": "cert1",
+        "description": "production", "autoDeploy": false, "apiGatewayManaged": false,
+        "accessLogSettings": {"destinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:p", "format": "$context.requestId"},
+        "defaultRouteSettings": {"throttlingRateLimit": 12.5, "throttlingBurstLimit": 40, "loggingLevel": "INFO", "detailedMetricsEnabled": true, "dataTraceEnabled": false},
+        "tags": {"team": "payments"}
+    })];
+    let server = FaultServer::start(vec![api]).await;
+    let (output, fleet) = snapshot(&server).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        support::stderr(&output)
+    );
+    let api = &fleet["Apis"][0];
+    let expected = json!({
+        "ApiEndpoint": "https://whole.execute-api.local",
+        "RouteSelectionExpression": "$request.method $request.path",
+        "ApiKeySelectionExpression": "$request.header.x-api-key",
+        "Description": "the whole API",
+        "Version": "2026-11",
+        "DisableExecuteApiEndpoint": true,
+        "IpAddressType": "dualstack",
+        "CorsConfiguration": {
+            "AllowCredentials": true, "AllowHeaders": ["authorization"],
+            "AllowMethods": ["GET", "POST"], "AllowOrigins": ["https://app.test"],
+            "ExposeHeaders": ["x-request-id"], "MaxAge": 600
+        },
+        "Authorizers": [{
+            "AuthorizerId": "lambda1", "AuthorizerType": "REQUEST", "Name": "lambda",
+            "IdentitySource": ["$request.header.Authorization", "$context.routeKey"],
+            "AuthorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:auth/invocations",
+            "AuthorizerCredentialsArn": "arn:aws:iam::123456789012:role/invoke",
+            "AuthorizerPayloadFormatVersion": "2.0", "AuthorizerResultTtlInSeconds": 300,
+            "EnableSimpleResponses": true, "IdentityValidationExpression": "^Bearer .+$"
+        }],
+        "Integrations": [{
+            "IntegrationId": "i1", "IntegrationType": "HTTP_PROXY", "ConnectionType": "VPC_LINK",
+            "ConnectionId": "vpclink1", "IntegrationMethod": "POST",
+            "IntegrationUri": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2",
+            "CredentialsArn": "arn:aws:iam::123456789012:role/integration",
+            "PayloadFormatVersion": "1.0", "IntegrationSubtype": "SQS-SendMessage",
+            "TlsConfig": {"ServerNameToVerify": "backend.test"}, "TimeoutInMillis": 29000,
+            "RequestParameters": {"append:header.x-source": "routewarden"}
+        }],
+        "Stages": [{
+            "StageName": "prod", "DeploymentId": "d1", "ClientCertificateId": "cert1",
+            "Description": "production", "AutoDeploy": false, "ApiGatewayManaged": false,
+            "AccessLogSettings": {"DestinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:p", "Format": "$context.requestId"},
+            "DefaultRouteSettings": {"ThrottlingRateLimit": 12.5, "ThrottlingBurstLimit": 40, "LoggingLevel": "INFO", "DetailedMetricsEnabled": true, "DataTraceEnabled": false},
+            "Tags": {"team": "payments"}
+        }]
+    });
+    for (key, value) in expected.as_object().unwrap() {
+        assert_eq!(&api[key], value, "{key}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_survived_without_losing_a_route() {
     let apis: Vec<_> = (0..8).map(|i| fault::api(&format!("t{i}"), 30)).collect();
@@ -189,10 +288,12 @@ async fn throttling_is_survived_without_losing_a_route() {
     assert!(errors(&report).is_empty());
     let counts = server.counts();
     assert!(counts.throttled > 0, "the server did throttle: {counts:?}");
-    // GetApis: 8 APIs in pages of 5; GetRoutes: 30 routes in pages of 5.
+    // GetApis: 8 APIs in pages of 5; per API, GetRoutes: 30 routes in pages
+    // of 5, and one page each of GetAuthorizers, GetIntegrations and
+    // GetStages (the built-in pack reads them).
     assert_eq!(
         counts.requests - counts.throttled,
-        2 + 8 * 6,
+        2 + 8 * (6 + 3),
         "each page served once: {counts:?}"
     );
 }
@@ -452,7 +553,9 @@ async fn targets_of_one_account_and_region_share_one_budget() {
     );
     assert_eq!(report["summary"]["routes"], 200);
     let counts = server.counts();
-    assert_eq!(counts.requests, 2 + 4 * 10, "{counts:?}");
+    // GetApis twice; per API ten pages of routes and one page each of
+    // authorizers, integrations and stages.
+    assert_eq!(counts.requests, 2 + 4 * (10 + 3), "{counts:?}");
     // One budget of 10/s with burst 1 spaces every request by 100 ms on the
     // client's clock: the run cannot be shorter. Two budgets take about half.
     let spaced = std::time::Duration::from_millis(100) * (counts.requests as u32 - 1);
@@ -503,8 +606,8 @@ async fn overlapping_targets_audit_an_api_once_under_the_first() {
             && warning.contains("also=prod"),
         "{warning}"
     );
-    // Each API's routes were read once.
-    assert_eq!(server.counts().requests, 2 + 2);
+    // Each API was read once: routes, authorizers, integrations, stages.
+    assert_eq!(server.counts().requests, 2 + 2 * 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -785,4 +888,200 @@ async fn hostile_endpoints_are_bounded_and_cost_only_their_api() {
             elapsed.as_secs_f64()
         );
     }
+}
+
+/// Requests by operation, as a sorted list of `(operation, count)`.
+fn by_operation(server: &FaultServer) -> Vec<(String, u64)> {
+    server.counts().by_operation.into_iter().collect()
+}
+
+fn ops(counts: &[(&str, u64)]) -> Vec<(String, u64)> {
+    counts.iter().map(|(o, n)| (o.to_string(), *n)).collect()
+}
+
+/// An API with 7 routes and 3 each of authorizers, integrations and stages:
+/// in pages of 2, four pages of routes and two of each part.
+fn three_of_each(id: &str) -> fault::FakeApi {
+    let mut api = fault::api(id, 7);
+    let template = (
+        api.authorizers[0].clone(),
+        api.integrations[0].clone(),
+        api.stages[0].clone(),
+    );
+    for n in 2..=3 {
+        let mut authorizer = template.0.clone();
+        authorizer["authorizerId"] = format!("auth{n}").into();
+        api.authorizers.push(authorizer);
+        let mut integration = template.1.clone();
+        integration["integrationId"] = format!("{id}-{n}").into();
+        api.integrations.push(integration);
+        let mut stage = template.2.clone();
+        stage["stageName"] = format!("stage{n}").into();
+        api.stages.push(stage);
+    }
+    api
+}
+
+/// The third end-to-end case: what the rules need is all that is
+/// read, counted at the server. The v1 pack makes exactly the requests of
+/// before (GetApis, then GetRoutes pages per API); a stage rule adds
+/// GetStages and nothing else; the built-in (v2) pack adds one paginated
+/// listing each of authorizers, integrations and stages per API; a v1 pack
+/// with a baseline that holds authorizers reads them for drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_set_that_needs_no_authorizers_makes_no_get_authorizers_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = "[[targets]]\nname = \"t\"";
+    let start = || async {
+        let server = FaultServer::start(vec![three_of_each("big"), fault::api("small", 2)]).await;
+        server.set_page_cap(2);
+        server
+    };
+
+    // The v1 pack: GetApis (2 APIs, one page), GetRoutes 4 + 1 pages.
+    let server = start().await;
+    let (code, report, stderr) = check(&server, FAST, targets, &support::V1_PACK).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["complete"], true);
+    assert_eq!(
+        by_operation(&server),
+        ops(&[("GetApis", 1), ("GetRoutes", 4 + 1)])
+    );
+
+    // A rule on stages only: GetStages (2 + 1 pages), no authorizers, no
+    // integrations.
+    let stage_rule = dir.path().join("stages.toml");
+    std::fs::write(
+        &stage_rule,
+        "[[rules]]\nid = \"ORG-STAGE\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"stage\"\nrequire = { stage.auto_deploy = true }\n",
+    )
+    .unwrap();
+    let server = start().await;
+    let (code, _, stderr) = check(
+        &server,
+        FAST,
+        targets,
+        &["-p", stage_rule.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        by_operation(&server),
+        ops(&[("GetApis", 1), ("GetRoutes", 5), ("GetStages", 2 + 1)])
+    );
+
+    // The built-in pack (v2): every part, every page, once.
+    let server = start().await;
+    let (code, report, stderr) = check(&server, FAST, targets, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["summary"]["complete"], true);
+    assert_eq!(
+        by_operation(&server),
+        ops(&[
+            ("GetApis", 1),
+            ("GetAuthorizers", 2 + 1),
+            ("GetIntegrations", 2 + 1),
+            ("GetRoutes", 5),
+            ("GetStages", 2 + 1),
+        ])
+    );
+    for (api, pages) in [("big", [4, 2, 2, 2]), ("small", [1, 1, 1, 1])] {
+        let counts = server.counts();
+        let got = ["routes", "authorizers", "integrations", "stages"]
+            .map(|listing| fault::requests_for(&counts, api, listing));
+        assert_eq!(
+            got, pages,
+            "{api}: routes, authorizers, integrations, stages"
+        );
+    }
+
+    // The v1 pack against a baseline that holds every part (a snapshot):
+    // drift needs them, so they are read.
+    let server = start().await;
+    let (output, _) = snapshot(&server).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        support::stderr(&output)
+    );
+    let baseline = dir.path().join("baseline.json");
+    std::fs::write(
+        &baseline,
+        serde_json::to_vec(&snapshot(&server).await.1).unwrap(),
+    )
+    .unwrap();
+    server.reset_counts();
+    let mut args = support::V1_PACK.to_vec();
+    args.extend(["--baseline", baseline.to_str().unwrap()]);
+    let (code, report, stderr) = check(&server, FAST, targets, &args).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !f["rule_id"].as_str().unwrap().starts_with("drift.")),
+        "no drift against itself: {report:#}"
+    );
+    assert_eq!(
+        fault::operation_requests(&server.counts(), "GetAuthorizers"),
+        3
+    );
+}
+
+/// The fourth end-to-end case: a page of authorizers that fails
+/// (the second, refused) makes its API incomplete, named with GetAuthorizers,
+/// and nothing more of it is read; a GetStages that keeps failing does the
+/// same to another API after its retries; the third API is read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorizer_page_that_fails_makes_that_api_incomplete_and_the_others_complete() {
+    let server = FaultServer::start(vec![
+        three_of_each("refused"),
+        three_of_each("failing"),
+        three_of_each("fine"),
+    ])
+    .await;
+    server.set_page_cap(2);
+    server.add_fault(
+        Rule::on("refused", Fault::error(400, "BadRequestException"))
+            .only("GetAuthorizers")
+            .paged(),
+    );
+    server
+        .add_fault(Rule::on("failing", Fault::error(500, "InternalServerError")).only("GetStages"));
+    // --fail-on never: violations do not outrank the incomplete audit.
+    let (code, report, stderr) = check(&server, FAST, "[[targets]]\nname = \"t\"", &[]).await;
+    assert_eq!(code, Some(3), "incomplete: {stderr}");
+    assert_eq!(report["summary"]["complete"], false);
+    let mut got = errors(&report);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("failing".into(), "GetStages".into(), "server_error".into()),
+            (
+                "refused".into(),
+                "GetAuthorizers".into(),
+                "bad_request".into()
+            ),
+        ]
+    );
+    assert_eq!(report["summary"]["apis"], 1, "only `fine` was read whole");
+    let counts = server.counts();
+    let listings = |api: &str| {
+        ["routes", "authorizers", "integrations", "stages"]
+            .map(|listing| fault::requests_for(&counts, api, listing))
+    };
+    assert_eq!(
+        listings("refused"),
+        [4, 2, 0, 0],
+        "stopped at the refused page"
+    );
+    assert_eq!(
+        listings("failing"),
+        [4, 2, 2, 3],
+        "GetStages tried three times"
+    );
+    assert_eq!(listings("fine"), [4, 2, 2, 2]);
 }

@@ -1,12 +1,21 @@
 //! The live source against moto's server, set up through the real SDK:
-//! discovery, explicit ids, tags, every route field, NotFound, `--check` with
-//! the built-in pack, snapshot, and drift after a route changes.
+//! discovery, explicit ids, tags, every route field, the API's settings,
+//! authorizers, integrations and stages, NotFound, `--check` with the
+//! built-in pack, snapshot, and drift after a route changes.
+//!
+//! moto 5.2 does not implement GetAuthorizers: the tests run moto behind the
+//! fault server's proxy ([`support::Peer`]), which answers it from the
+//! authorizers created through it. Every other call is moto's.
 
 mod support;
 
-use aws_sdk_apigatewayv2::types::{AuthorizationType, ParameterConstraints, ProtocolType};
+use aws_sdk_apigatewayv2::types::{
+    AccessLogSettings, AuthorizationType, AuthorizerType, IntegrationType, JwtConfiguration,
+    ParameterConstraints, ProtocolType,
+};
 use serde_json::Value;
-use support::Moto;
+use support::Peer;
+use support::fault;
 
 struct Estate {
     payments: String,
@@ -14,6 +23,60 @@ struct Estate {
     internal: String,
     /// The unauthenticated route of `payments`.
     open_route: String,
+    /// The JWT authorizer of `payments` (an audience, an https issuer).
+    authorizer: String,
+    /// The HTTP_PROXY integration of `payments` (https).
+    integration: String,
+}
+
+/// A JWT authorizer in moto, through the proxy that records it; its id.
+async fn jwt_authorizer(
+    client: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    audience: &[&str],
+    issuer: &str,
+) -> String {
+    let jwt = JwtConfiguration::builder()
+        .set_audience(Some(audience.iter().map(|a| a.to_string()).collect()))
+        .issuer(issuer)
+        .build();
+    client
+        .create_authorizer()
+        .api_id(api)
+        .name(format!("jwt-{}", audience.len()))
+        .authorizer_type(AuthorizerType::Jwt)
+        .identity_source("$request.header.Authorization")
+        .jwt_configuration(jwt)
+        .send()
+        .await
+        .unwrap()
+        .authorizer_id
+        .unwrap()
+}
+
+/// A stage in moto, with access logs to `log_group` if given.
+async fn stage(
+    client: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    name: &str,
+    log_group: Option<&str>,
+) {
+    let logs = log_group.map(|group| {
+        AccessLogSettings::builder()
+            .destination_arn(format!(
+                "arn:aws:logs:us-east-1:123456789012:log-group:{group}"
+            ))
+            .format("$context.requestId $context.status")
+            .build()
+    });
+    client
+        .create_stage()
+        .api_id(api)
+        .stage_name(name)
+        .set_access_log_settings(logs)
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Three APIs: an HTTP API tagged prod with a mix of routes, a WebSocket API,
@@ -44,12 +107,26 @@ async fn estate(client: &aws_sdk_apigatewayv2::Client) -> Estate {
         .unwrap()
         .api_id
         .unwrap();
+    let authorizer = jwt_authorizer(client, &payments, &["pets-api"], "https://issuer.test/").await;
+    let integration = client
+        .create_integration()
+        .api_id(&payments)
+        .integration_type(IntegrationType::HttpProxy)
+        .integration_method("ANY")
+        .integration_uri("https://backend.test/pets")
+        .payload_format_version("1.0")
+        .send()
+        .await
+        .unwrap()
+        .integration_id
+        .unwrap();
+    stage(client, &payments, "prod", Some("pets")).await;
     let open_route = client
         .create_route()
         .api_id(&payments)
         .route_key("GET /pets")
         .authorization_type(AuthorizationType::None)
-        .target("integrations/abc123")
+        .target(format!("integrations/{integration}"))
         .send()
         .await
         .unwrap()
@@ -60,7 +137,7 @@ async fn estate(client: &aws_sdk_apigatewayv2::Client) -> Estate {
         .api_id(&payments)
         .route_key("POST /pets/{id}")
         .authorization_type(AuthorizationType::Jwt)
-        .authorizer_id("jwt0001")
+        .authorizer_id(&authorizer)
         .authorization_scopes("pets:write")
         .api_key_required(true)
         .operation_name("CreatePet")
@@ -103,6 +180,8 @@ async fn estate(client: &aws_sdk_apigatewayv2::Client) -> Estate {
         chat,
         internal,
         open_route,
+        authorizer,
+        integration,
     }
 }
 
@@ -132,8 +211,10 @@ fn owned(items: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moto_end_to_end() {
-    let Some(_moto) = Moto::start() else { return };
-    let url = _moto.url();
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let url = peer.url();
     let client = support::client(&url).await;
     let estate = estate(&client).await;
     let dir = tempfile::tempdir().unwrap();
@@ -263,6 +344,45 @@ async fn moto_end_to_end() {
     assert_eq!(payments["Name"], "prod-payments");
     assert_eq!(payments["ProtocolType"], "HTTP");
     assert_eq!(payments["Tags"]["env"], "prod");
+    // The API's settings (GetApis), authorizers (the proxy), integrations
+    // and stages (moto), under the AWS API's names.
+    assert_eq!(
+        payments["RouteSelectionExpression"],
+        "$request.method $request.path"
+    );
+    assert!(
+        payments["ApiEndpoint"].is_string(),
+        "{}",
+        payments["ApiEndpoint"]
+    );
+    let authorizer = &payments["Authorizers"][0];
+    assert_eq!(authorizer["AuthorizerId"], estate.authorizer.as_str());
+    assert_eq!(authorizer["AuthorizerType"], "JWT");
+    assert_eq!(
+        authorizer["IdentitySource"][0],
+        "$request.header.Authorization"
+    );
+    assert_eq!(authorizer["JwtConfiguration"]["Audience"][0], "pets-api");
+    assert_eq!(
+        authorizer["JwtConfiguration"]["Issuer"],
+        "https://issuer.test/"
+    );
+    let integration = &payments["Integrations"][0];
+    assert_eq!(integration["IntegrationId"], estate.integration.as_str());
+    assert_eq!(integration["IntegrationType"], "HTTP_PROXY");
+    assert_eq!(integration["IntegrationUri"], "https://backend.test/pets");
+    let stage = &payments["Stages"][0];
+    assert_eq!(stage["StageName"], "prod");
+    assert_eq!(
+        stage["AccessLogSettings"]["DestinationArn"],
+        "arn:aws:logs:us-east-1:123456789012:log-group:pets"
+    );
+    for api in fleet["Apis"].as_array().unwrap() {
+        assert!(
+            api["Authorizers"].is_array() && api["Integrations"].is_array(),
+            "snapshot reads every part of every API: {api}"
+        );
+    }
     let post = payments["Routes"]
         .as_array()
         .unwrap()
@@ -270,7 +390,7 @@ async fn moto_end_to_end() {
         .find(|r| r["RouteKey"] == "POST /pets/{id}")
         .unwrap();
     assert_eq!(post["AuthorizationType"], "JWT");
-    assert_eq!(post["AuthorizerId"], "jwt0001");
+    assert_eq!(post["AuthorizerId"], estate.authorizer.as_str());
     assert_eq!(post["AuthorizationScopes"][0], "pets:write");
     assert_eq!(post["ApiKeyRequired"], true);
     assert_eq!(post["OperationName"], "CreatePet");
@@ -375,11 +495,13 @@ async fn an_unreachable_endpoint_is_an_incomplete_audit_not_a_crash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_can_assume_a_role_with_an_external_id() {
-    let Some(moto) = Moto::start() else { return };
-    let client = support::client(&moto.url()).await;
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = support::client(&peer.url()).await;
     let estate = estate(&client).await;
     let (_, report, stderr) = support::check_json(
-        &moto.url(),
+        &peer.url(),
         "[[targets]]\nname = \"cross-account\"\nrole_arn = \"arn:aws:iam::123456789012:role/routewarden-read\"\nexternal_id = \"audit-7\"\ndiscover = { name_matches = \"^prod-payments$\" }",
         &[],
     )
@@ -392,4 +514,138 @@ async fn targets_can_assume_a_role_with_an_external_id() {
         owned(&[("RW001", "prod-payments", "GET /pets")])
     );
     assert_eq!(report["findings"][0]["api_id"], estate.payments.as_str());
+}
+
+/// An HTTP API in moto, through the proxy; its id.
+async fn http_api(client: &aws_sdk_apigatewayv2::Client, name: &str) -> String {
+    client
+        .create_api()
+        .name(name)
+        .protocol_type(ProtocolType::Http)
+        .send()
+        .await
+        .unwrap()
+        .api_id
+        .unwrap()
+}
+
+/// A JWT route with scopes on `authorizer`.
+async fn jwt_route(
+    client: &aws_sdk_apigatewayv2::Client,
+    api: &str,
+    route_key: &str,
+    authorizer: &str,
+) {
+    client
+        .create_route()
+        .api_id(api)
+        .route_key(route_key)
+        .authorization_type(AuthorizationType::Jwt)
+        .authorizer_id(authorizer)
+        .authorization_scopes("read")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `(rule, api id, route key)` of every finding of `rules`.
+fn findings_of(report: &Value, rules: &[&str]) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| rules.contains(&f["rule_id"].as_str().unwrap()))
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_owned(),
+                f["api_id"].as_str().unwrap().to_owned(),
+                f["route_key"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The first end-to-end case: a JWT authorizer created with an
+/// empty audience (moto stores it; the proxy records it from moto's answer
+/// and serves it to GetAuthorizers) fires RW011 on the route that uses it,
+/// not on the route whose authorizer has an audience; the joins hold (no
+/// RW010); one GetAuthorizers request per API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwt_authorizer_without_audience_fires_rw011_through_moto_and_the_proxy() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = support::client(&peer.url()).await;
+    let api = http_api(&client, "tokens").await;
+    let any_audience = jwt_authorizer(&client, &api, &[], "https://issuer.test/").await;
+    let scoped = jwt_authorizer(&client, &api, &["orders"], "https://issuer.test/").await;
+    jwt_route(&client, &api, "GET /orders", &any_audience).await;
+    jwt_route(&client, &api, "GET /invoices", &scoped).await;
+    let other = http_api(&client, "plain").await;
+    jwt_route(&client, &other, "GET /plain", "nosuchauthorizer").await;
+    peer.proxy.reset_counts();
+
+    let (code, report, stderr) =
+        support::check_json(&peer.url(), "[[targets]]\nname = \"peer\"", &[]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(report["summary"]["complete"], true, "{stderr}");
+    assert_eq!(
+        findings_of(&report, &["RW010", "RW011", "RW012"]),
+        [
+            ("RW010".into(), other.clone(), "GET /plain".into()),
+            ("RW011".into(), api.clone(), "GET /orders".into()),
+        ],
+        "RW011 where the audience is empty; RW010 where the authorizer does not exist"
+    );
+    let counts = peer.proxy.counts();
+    assert_eq!(
+        fault::operation_requests(&counts, "GetAuthorizers"),
+        2,
+        "one page per API: {counts:?}"
+    );
+    for (api, routes) in [(&api, 1), (&other, 1)] {
+        for listing in ["routes", "authorizers", "integrations", "stages"] {
+            assert_eq!(
+                fault::requests_for(&counts, api, listing),
+                routes,
+                "{listing} of {api}: {counts:?}"
+            );
+        }
+    }
+}
+
+/// The second end-to-end case: a stage that moto holds without
+/// AccessLogSettings fires RW014 (one finding per such stage, about no
+/// route); an API whose stage writes access logs does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_without_access_logs_fires_rw014_in_moto() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = support::client(&peer.url()).await;
+    let logged = http_api(&client, "logged").await;
+    stage(&client, &logged, "prod", Some("logged")).await;
+    let unlogged = http_api(&client, "unlogged").await;
+    stage(&client, &unlogged, "prod", None).await;
+    stage(&client, &unlogged, "dev", None).await;
+
+    let (code, report, stderr) =
+        support::check_json(&peer.url(), "[[targets]]\nname = \"peer\"", &[]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(report["summary"]["complete"], true, "{stderr}");
+    assert_eq!(
+        findings_of(&report, &["RW014"]),
+        [
+            ("RW014".into(), unlogged.clone(), String::new()),
+            ("RW014".into(), unlogged.clone(), String::new()),
+        ],
+        "one per stage without access logs, none for the logged API"
+    );
+    // GetStages is moto's own answer, through the proxy.
+    assert_eq!(
+        fault::operation_requests(&peer.proxy.counts(), "GetStages"),
+        2
+    );
 }

@@ -389,12 +389,22 @@ fn readiness_waits_for_the_first_cycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
-    let Some(mut moto) = support::Moto::start() else {
+    // moto behind the proxy that answers GetAuthorizers: the built-in pack
+    // reads every part of the API.
+    let Some(mut peer) = support::Peer::start().await else {
         return;
     };
-    let client = support::client(&moto.url()).await;
+    let client = support::client(&peer.url()).await;
     let (api, route) = support::api_with_open_route(&client, "shop", "GET /orders").await;
-    let (_dir, daemon) = daemon_against(&moto.url(), "shop-prod", "max_backoff = \"1s\"").await;
+    // A stage without access logs: a stage finding (RW014), about no route.
+    client
+        .create_stage()
+        .api_id(&api)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let (_dir, daemon) = daemon_against(&peer.url(), "shop-prod", "max_backoff = \"1s\"").await;
     let d = daemon.clone();
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
@@ -407,6 +417,7 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
                         ("rule_id", "RW001"),
                         ("api_id", &api_id),
                         ("route_key", "GET /orders"),
+                        ("stage", ""),
                     ],
                 ) == Some(1.0)
             },
@@ -414,12 +425,36 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
         );
         let metrics = d.metrics();
         promtool(&metrics);
-        assert!(
-            requests(
+        assert_eq!(
+            sample(
                 &metrics,
-                &[("operation", "GetRoutes"), ("outcome", "success")]
-            ) >= 1.0
+                "routewarden_violation",
+                &[
+                    ("rule_id", "RW014"),
+                    ("api_id", &api_id),
+                    ("route_key", ""),
+                    ("stage", "prod"),
+                ],
+            ),
+            Some(1.0),
+            "the stage's series: stage set, route_key empty\n{metrics}"
         );
+        // Every operation by name.
+        for operation in [
+            "GetApis",
+            "GetRoutes",
+            "GetAuthorizers",
+            "GetIntegrations",
+            "GetStages",
+        ] {
+            assert!(
+                requests(
+                    &metrics,
+                    &[("operation", operation), ("outcome", "success")]
+                ) >= 1.0,
+                "{operation} counted"
+            );
+        }
     })
     .await
     .unwrap();
@@ -438,7 +473,11 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
         );
         let metrics = d.metrics();
         assert_eq!(
-            sample(&metrics, "routewarden_violation", &[("api_id", &api_id)]),
+            sample(
+                &metrics,
+                "routewarden_violation",
+                &[("api_id", &api_id), ("rule_id", "RW001")]
+            ),
             None,
             "the series is gone by the second complete cycle after the fix ({} then, now {})",
             fixed,
@@ -458,7 +497,7 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
                 sample(
                     &d.metrics(),
                     "routewarden_violation",
-                    &[("api_id", &api_id)],
+                    &[("api_id", &api_id), ("rule_id", "RW001")],
                 ) == Some(1.0)
             },
             "violation back",
@@ -475,7 +514,8 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
         .unwrap_or(0.0)
     };
     let before = partial(&daemon.metrics());
-    moto.stop();
+    // moto stops: the proxy answers 502, as a gateway does for a dead peer.
+    peer.moto.stop();
     let d = daemon.clone();
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
@@ -493,6 +533,15 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
             ),
             Some(1.0),
             "an outage never resolves an alert"
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                "routewarden_violation",
+                &[("api_id", &api_id), ("stage", "prod")]
+            ),
+            Some(1.0),
+            "nor a stage's"
         );
         assert_eq!(
             sample(&metrics, "routewarden_api_up", &[("api_id", &api_id)]),

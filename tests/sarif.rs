@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::Moto;
+use support::Peer;
 
 /// The multitool the test command installs (`ROUTEWARDEN_SARIF_MULTITOOL`,
 /// else under target/). `None` when missing outside CI; under CI=true a
@@ -197,14 +197,18 @@ fn the_bundled_example_validates_and_points_at_each_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_audit_points_at_the_targets_entry_of_the_config() {
     let Some(tool) = multitool() else { return };
-    let Some(moto) = Moto::start() else { return };
-    let client = support::client(&moto.url()).await;
+    // moto behind the proxy that answers GetAuthorizers (the built-in pack
+    // reads every part of the API).
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = support::client(&peer.url()).await;
     support::api_with_open_route(&client, "prod-payments", "GET /pets").await;
     support::api_with_open_route(&client, "staging-shop", "POST /orders").await;
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().to_path_buf();
     let extra = "\n# the prod APIs\n[[targets]]\nname = \"prod\"\ndiscover = { name_matches = \"^prod-\" }\n\n[[targets]]\nname = \"staging\"\ndiscover = { name_matches = \"^staging-\" }\n";
-    let config = support::config(&home, &moto.url(), extra);
+    let config = support::config(&home, &peer.url(), extra);
     let config_name = config.file_name().unwrap().to_str().unwrap().to_owned();
     let output = tokio::task::spawn_blocking({
         let home = home.clone();

@@ -5,8 +5,18 @@
 //! and hostile endpoints: pagination that never ends (fresh tokens, pages that
 //! ignore MaxResults), bodies that never end or are huge, and error messages
 //! full of control characters.
-//! It speaks the REST-JSON wire format of GetApis, GetApi and GetRoutes,
-//! listens on 127.0.0.1 only, and counts what it served.
+//!
+//! It speaks the REST-JSON wire format of GetApis, GetApi, GetRoutes,
+//! GetAuthorizers, GetIntegrations and GetStages (camelCase keys, `items`,
+//! `nextToken`), listens on 127.0.0.1 only, and counts what it served, by
+//! path and by operation. Faults apply per API and, optionally, per operation.
+//!
+//! [`FaultServer::proxy`] makes it the front of a moto server: every request
+//! is counted and passes the faults, then goes to moto byte for byte, except
+//! GetAuthorizers (moto 5.2 answers it 500), which the proxy answers itself,
+//! paginated, from the CreateAuthorizer (and UpdateAuthorizer,
+//! DeleteAuthorizer) responses that passed through it. moto plus the proxy is
+//! a complete peer for the live source.
 
 #![allow(dead_code)]
 
@@ -82,6 +92,8 @@ fn filler(n: usize) -> impl futures_util::Stream<Item = Result<axum::body::Bytes
 pub struct Rule {
     /// `None`: every API (and GetApis).
     pub api_id: Option<String>,
+    /// `None`: every operation; else only this one (`"GetAuthorizers"`).
+    pub operation: Option<&'static str>,
     /// Only requests that carry a NextToken (page 2 and later).
     pub paged_only: bool,
     /// How many matching requests fail before the fault clears (`None`: forever).
@@ -101,6 +113,7 @@ impl Rule {
     pub fn on(api_id: &str, fault: Fault) -> Rule {
         Rule {
             api_id: Some(api_id.to_owned()),
+            operation: None,
             paged_only: false,
             times: None,
             fault,
@@ -111,9 +124,18 @@ impl Rule {
     pub fn everywhere(fault: Fault) -> Rule {
         Rule {
             api_id: None,
+            operation: None,
             paged_only: false,
             times: None,
             fault,
+        }
+    }
+
+    /// Only on requests of this operation (`"GetAuthorizers"`).
+    pub fn only(self, operation: &'static str) -> Rule {
+        Rule {
+            operation: Some(operation),
+            ..self
         }
     }
 
@@ -164,6 +186,9 @@ pub struct Counts {
     pub faults: u64,
     /// Requests by path (`/v2/apis`, `/v2/apis/{id}`, `/v2/apis/{id}/routes`).
     pub by_path: BTreeMap<String, u64>,
+    /// Requests by operation (`GetRoutes`, `GetAuthorizers`, ...; see
+    /// [`operation`]).
+    pub by_operation: BTreeMap<String, u64>,
     /// Most requests in progress at once.
     pub max_in_flight: u64,
     in_flight: u64,
@@ -177,6 +202,15 @@ pub struct FakeApi {
     pub tags: BTreeMap<String, String>,
     /// Routes in the wire format (camelCase keys).
     pub routes: Vec<Value>,
+    /// GetAuthorizers items, in the wire format.
+    pub authorizers: Vec<Value>,
+    /// GetIntegrations items, in the wire format.
+    pub integrations: Vec<Value>,
+    /// GetStages items, in the wire format.
+    pub stages: Vec<Value>,
+    /// More of the API's own fields (GetApis, GetApi), in the wire format:
+    /// `corsConfiguration`, `ipAddressType`, ...
+    pub settings: serde_json::Map<String, Value>,
 }
 
 struct Inner {
@@ -191,6 +225,28 @@ struct Inner {
     /// The meter, its tokens and its last refill.
     meter: Option<(Meter, f64, Instant)>,
     counts: Counts,
+    /// Proxy mode: the moto server behind, and the authorizers created
+    /// through the proxy, by API id.
+    upstream: Option<SocketAddr>,
+    recorded: BTreeMap<String, Vec<Value>>,
+}
+
+impl Inner {
+    fn new(apis: Vec<FakeApi>, upstream: Option<SocketAddr>) -> Inner {
+        Inner {
+            apis,
+            page_cap: 50,
+            rules: Vec::new(),
+            throttle: None,
+            tokens: 0.0,
+            last_refill: Instant::now(),
+            latency: Duration::ZERO,
+            meter: None,
+            counts: Counts::default(),
+            upstream,
+            recorded: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -203,25 +259,36 @@ pub struct FaultServer {
 impl FaultServer {
     /// Starts on 127.0.0.1 with a free port, on the current tokio runtime.
     pub async fn start(apis: Vec<FakeApi>) -> FaultServer {
-        let inner = Arc::new(Mutex::new(Inner {
-            apis,
-            page_cap: 50,
-            rules: Vec::new(),
-            throttle: None,
-            tokens: 0.0,
-            last_refill: Instant::now(),
-            latency: Duration::ZERO,
-            meter: None,
-            counts: Counts::default(),
-        }));
+        let inner = Arc::new(Mutex::new(Inner::new(apis, None)));
         let app = Router::new()
             .route("/v2/apis", get(get_apis))
             .route("/v2/apis/{api_id}", get(get_api))
             .route("/v2/apis/{api_id}/routes", get(get_routes))
+            .route("/v2/apis/{api_id}/authorizers", get(get_authorizers))
+            .route("/v2/apis/{api_id}/integrations", get(get_integrations))
+            .route("/v2/apis/{api_id}/stages", get(get_stages))
             // STS GetCallerIdentity (query protocol): tools such as Cloud
             // Custodian ask it for the account id first.
             .route("/", axum::routing::post(get_caller_identity))
             .with_state(inner.clone());
+        FaultServer::serve(app, inner).await
+    }
+
+    /// Starts in front of the moto server at `upstream`
+    /// (`http://127.0.0.1:PORT`): every request is counted and passes the
+    /// faults and the throttle; GetAuthorizers is answered from what was
+    /// created through the proxy; everything else goes to moto as it came.
+    pub async fn proxy(upstream: &str) -> FaultServer {
+        let upstream: SocketAddr = upstream
+            .strip_prefix("http://")
+            .and_then(|a| a.trim_end_matches('/').parse().ok())
+            .expect("the upstream is http://127.0.0.1:PORT");
+        let inner = Arc::new(Mutex::new(Inner::new(Vec::new(), Some(upstream))));
+        let app = Router::new().fallback(proxied).with_state(inner.clone());
+        FaultServer::serve(app, inner).await
+    }
+
+    async fn serve(app: Router, inner: Arc<Mutex<Inner>>) -> FaultServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = Arc::new(tokio::sync::Notify::new());
@@ -286,6 +353,11 @@ impl FaultServer {
         self.inner.lock().unwrap().counts.clone()
     }
 
+    /// Forgets what was counted (a test's setup through the proxy).
+    pub fn reset_counts(&self) {
+        self.inner.lock().unwrap().counts = Counts::default();
+    }
+
     pub fn stop(&self) {
         self.shutdown.notify_waiters();
     }
@@ -314,6 +386,10 @@ pub fn routes(api: &str, n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// An HTTP API with `n_routes` routes (see [`routes`]) and the parts they
+/// refer to, none of which the built-in pack flags: the JWT authorizer
+/// `auth1` (an audience, an https issuer), the integration `{id}` (HTTP_PROXY
+/// to an https URI) and a `$default` stage with access logs.
 pub fn api(id: &str, n_routes: usize) -> FakeApi {
     FakeApi {
         id: id.to_owned(),
@@ -321,18 +397,74 @@ pub fn api(id: &str, n_routes: usize) -> FakeApi {
         protocol: "HTTP",
         tags: BTreeMap::from([("env".to_owned(), "test".to_owned())]),
         routes: routes(id, n_routes),
+        authorizers: vec![jwt_authorizer(
+            "auth1",
+            &["api://default"],
+            "https://issuer.test/",
+        )],
+        integrations: vec![json!({
+            "integrationId": id,
+            "integrationType": "HTTP_PROXY",
+            "connectionType": "INTERNET",
+            "integrationMethod": "ANY",
+            "integrationUri": format!("https://backend.test/{id}"),
+            "payloadFormatVersion": "1.0",
+            "timeoutInMillis": 30000,
+        })],
+        stages: vec![stage(
+            "$default",
+            Some(&format!(
+                "arn:aws:logs:us-east-1:123456789012:log-group:{id}"
+            )),
+        )],
+        settings: serde_json::Map::new(),
     }
 }
 
-fn api_json(api: &FakeApi) -> Value {
+/// A JWT authorizer in the wire format.
+pub fn jwt_authorizer(id: &str, audience: &[&str], issuer: &str) -> Value {
     json!({
+        "authorizerId": id,
+        "authorizerType": "JWT",
+        "name": format!("jwt-{id}"),
+        "identitySource": ["$request.header.Authorization"],
+        "jwtConfiguration": { "audience": audience, "issuer": issuer },
+    })
+}
+
+/// A stage in the wire format, with access logs to `log_group` if given.
+pub fn stage(name: &str, log_group: Option<&str>) -> Value {
+    let mut stage = json!({
+        "stageName": name,
+        "autoDeploy": true,
+        "defaultRouteSettings": {
+            "throttlingRateLimit": 100.0,
+            "throttlingBurstLimit": 50,
+            "detailedMetricsEnabled": false,
+        },
+    });
+    if let Some(arn) = log_group {
+        stage["accessLogSettings"] = json!({
+            "destinationArn": arn,
+            "format": "$context.requestId $context.status",
+        });
+    }
+    stage
+}
+
+fn api_json(api: &FakeApi) -> Value {
+    let mut json = json!({
         "apiId": api.id,
         "name": api.name,
         "protocolType": api.protocol,
         "tags": api.tags,
         "routeSelectionExpression": "$request.method $request.path",
         "apiEndpoint": format!("https://{}.execute-api.local", api.id),
-    })
+    });
+    for (key, value) in &api.settings {
+        json[key] = value.clone();
+    }
+    json
 }
 
 fn error(status: u16, error_type: Option<&str>, message: &str) -> Response {
@@ -381,6 +513,7 @@ impl Drop for InFlight {
 async fn gate(
     inner: &Arc<Mutex<Inner>>,
     path: String,
+    operation: &str,
     api_id: Option<&str>,
     paged: bool,
 ) -> Result<Option<Fault>, Response> {
@@ -390,6 +523,10 @@ async fn gate(
         s.counts.in_flight += 1;
         s.counts.max_in_flight = s.counts.max_in_flight.max(s.counts.in_flight);
         *s.counts.by_path.entry(path).or_default() += 1;
+        *s.counts
+            .by_operation
+            .entry(operation.to_owned())
+            .or_default() += 1;
         if let Some((meter, tokens, last)) = s.meter {
             let now = Instant::now();
             let tokens =
@@ -417,9 +554,10 @@ async fn gate(
         if throttled.is_none() {
             for rule in s.rules.iter_mut() {
                 let api_ok = rule.api_id.as_deref().is_none_or(|id| Some(id) == api_id);
+                let operation_ok = rule.operation.is_none_or(|op| op == operation);
                 let page_ok = !rule.paged_only || paged;
                 let left = rule.times.is_none_or(|n| n > 0);
-                if api_ok && page_ok && left {
+                if api_ok && operation_ok && page_ok && left {
                     if let Some(n) = rule.times.as_mut() {
                         *n -= 1;
                     }
@@ -549,7 +687,8 @@ async fn get_apis(
     _headers: HeaderMap,
 ) -> Response {
     let _guard = InFlight(inner.clone());
-    let fault = match gate(&inner, "/v2/apis".into(), None, paging.next_token.is_some()).await {
+    let paged = paging.next_token.is_some();
+    let fault = match gate(&inner, "/v2/apis".into(), "GetApis", None, paged).await {
         Ok(fault) => fault,
         Err(response) => return response,
     };
@@ -562,62 +701,285 @@ async fn get_apis(
 
 async fn get_api(State(inner): Shared, Path(api_id): Path<String>) -> Response {
     let _guard = InFlight(inner.clone());
-    if let Err(response) = gate(&inner, format!("/v2/apis/{api_id}"), Some(&api_id), false).await {
+    let path = format!("/v2/apis/{api_id}");
+    if let Err(response) = gate(&inner, path, "GetApi", Some(&api_id), false).await {
         return response;
     }
     let s = inner.lock().unwrap();
     match s.apis.iter().find(|a| a.id == api_id) {
         Some(api) => ok(api_json(api)),
-        None => error(
-            404,
-            Some("NotFoundException"),
-            "Invalid API identifier specified",
-        ),
+        None => not_found(),
     }
 }
+
+fn not_found() -> Response {
+    error(
+        404,
+        Some("NotFoundException"),
+        "Invalid API identifier specified",
+    )
+}
+
+/// The items of one of an API's listings.
+type Part = fn(&FakeApi) -> &Vec<Value>;
+
+/// One of an API's listings (GetRoutes, GetAuthorizers, GetIntegrations,
+/// GetStages): counted, gated, paginated.
+async fn listing(
+    inner: Arc<Mutex<Inner>>,
+    api_id: String,
+    paging: Paging,
+    (operation, noun, part): (&'static str, &'static str, Part),
+) -> Response {
+    let _guard = InFlight(inner.clone());
+    let paged = paging.next_token.is_some();
+    let path = format!("/v2/apis/{api_id}/{noun}");
+    let fault = match gate(&inner, path, operation, Some(&api_id), paged).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    if let Some(Fault::EndlessPages(n)) = fault {
+        return endless(operation, &paging, n);
+    }
+    let (items, cap) = {
+        let s = inner.lock().unwrap();
+        let Some(api) = s.apis.iter().find(|a| a.id == api_id) else {
+            return not_found();
+        };
+        (part(api).clone(), s.page_cap)
+    };
+    page(items, &paging, cap, fault)
+}
+
+/// [`Fault::EndlessPages`]: fresh items and a fresh token on every page,
+/// whatever was asked.
+fn endless(operation: &str, paging: &Paging, n: usize) -> Response {
+    let page: u64 = paging
+        .next_token
+        .as_deref()
+        .and_then(|t| t.strip_prefix('e')?.parse().ok())
+        .unwrap_or(0);
+    let items: Vec<Value> = (0..n)
+        .map(|i| match operation {
+            "GetRoutes" => json!({"routeId": format!("e{page}-{i}"), "routeKey": format!("GET /endless/{page}/{i}"), "authorizationType": "NONE"}),
+            "GetAuthorizers" => json!({"authorizerId": format!("e{page}-{i}"), "authorizerType": "REQUEST"}),
+            "GetIntegrations" => json!({"integrationId": format!("e{page}-{i}"), "integrationType": "MOCK"}),
+            _ => json!({"stageName": format!("e{page}-{i}")}),
+        })
+        .collect();
+    ok(json!({ "items": items, "nextToken": format!("e{}", page + 1) }))
+}
+
+const ROUTES: (&str, &str, Part) = ("GetRoutes", "routes", |a| &a.routes);
+const AUTHORIZERS: (&str, &str, Part) = ("GetAuthorizers", "authorizers", |a| &a.authorizers);
+const INTEGRATIONS: (&str, &str, Part) = ("GetIntegrations", "integrations", |a| &a.integrations);
+const STAGES: (&str, &str, Part) = ("GetStages", "stages", |a| &a.stages);
 
 async fn get_routes(
     State(inner): Shared,
     Path(api_id): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
+    listing(inner, api_id, paging, ROUTES).await
+}
+
+async fn get_authorizers(
+    State(inner): Shared,
+    Path(api_id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Response {
+    listing(inner, api_id, paging, AUTHORIZERS).await
+}
+
+async fn get_integrations(
+    State(inner): Shared,
+    Path(api_id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Response {
+    listing(inner, api_id, paging, INTEGRATIONS).await
+}
+
+async fn get_stages(
+    State(inner): Shared,
+    Path(api_id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Response {
+    listing(inner, api_id, paging, STAGES).await
+}
+
+/// The AWS operation of a request, as the counts and fault rules name it:
+/// `GetRoutes`, `CreateAuthorizer`, ...; `STS` for the query protocol at
+/// `/`; `METHOD /path` for anything else.
+pub fn operation(method: &str, path: &str) -> String {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let name = match (method, parts.as_slice()) {
+        ("GET", ["v2", "apis"]) => "GetApis",
+        ("POST", ["v2", "apis"]) => "CreateApi",
+        ("GET", ["v2", "apis", _]) => "GetApi",
+        ("DELETE", ["v2", "apis", _]) => "DeleteApi",
+        ("GET", ["v2", "apis", _, "routes"]) => "GetRoutes",
+        ("POST", ["v2", "apis", _, "routes"]) => "CreateRoute",
+        ("PATCH", ["v2", "apis", _, "routes", _]) => "UpdateRoute",
+        ("GET", ["v2", "apis", _, "authorizers"]) => "GetAuthorizers",
+        ("POST", ["v2", "apis", _, "authorizers"]) => "CreateAuthorizer",
+        ("GET", ["v2", "apis", _, "authorizers", _]) => "GetAuthorizer",
+        ("PATCH", ["v2", "apis", _, "authorizers", _]) => "UpdateAuthorizer",
+        ("DELETE", ["v2", "apis", _, "authorizers", _]) => "DeleteAuthorizer",
+        ("GET", ["v2", "apis", _, "integrations"]) => "GetIntegrations",
+        ("POST", ["v2", "apis", _, "integrations"]) => "CreateIntegration",
+        ("GET", ["v2", "apis", _, "stages"]) => "GetStages",
+        ("POST", ["v2", "apis", _, "stages"]) => "CreateStage",
+        ("PATCH", ["v2", "apis", _, "stages", _]) => "UpdateStage",
+        ("POST", [""]) => "STS",
+        _ => return format!("{method} {path}"),
+    };
+    name.to_owned()
+}
+
+/// The API a path is about: `/v2/apis/{id}...`.
+fn api_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v2/apis/")?;
+    Some(rest.split('/').next().unwrap_or(rest)).filter(|id| !id.is_empty())
+}
+
+/// Proxy mode: every request, counted and gated; GetAuthorizers answered
+/// from what was recorded, anything else sent to moto as it came.
+async fn proxied(
+    State(inner): Shared,
+    Query(paging): Query<Paging>,
+    request: axum::extract::Request,
+) -> Response {
     let _guard = InFlight(inner.clone());
+    let path = request.uri().path().to_owned();
+    let operation = operation(request.method().as_str(), &path);
+    let api_id = api_of(&path).map(str::to_owned);
     let paged = paging.next_token.is_some();
-    let fault = match gate(
-        &inner,
-        format!("/v2/apis/{api_id}/routes"),
-        Some(&api_id),
-        paged,
-    )
-    .await
-    {
+    let fault = match gate(&inner, path.clone(), &operation, api_id.as_deref(), paged).await {
         Ok(fault) => fault,
         Err(response) => return response,
     };
-    if let Some(Fault::EndlessPages(n)) = fault {
-        // Fresh routes and a fresh token on every page, whatever was asked.
-        let page: u64 = paging
-            .next_token
-            .as_deref()
-            .and_then(|t| t.strip_prefix('e')?.parse().ok())
-            .unwrap_or(0);
-        let items: Vec<Value> = (0..n)
-            .map(|i| json!({"routeId": format!("e{page}-{i}"), "routeKey": format!("GET /endless/{page}/{i}"), "authorizationType": "NONE"}))
-            .collect();
-        return ok(json!({ "items": items, "nextToken": format!("e{}", page + 1) }));
-    }
-    let (routes, cap) = {
-        let s = inner.lock().unwrap();
-        let Some(api) = s.apis.iter().find(|a| a.id == api_id) else {
-            return error(
-                404,
-                Some("NotFoundException"),
-                "Invalid API identifier specified",
-            );
+    let upstream = inner.lock().unwrap().upstream.expect("proxy mode");
+    if operation == "GetAuthorizers" {
+        let api_id = api_id.unwrap_or_default();
+        // An API moto does not know is NotFound, as AWS answers: ask moto.
+        let headers = request.headers().clone();
+        let exists = axum::http::Request::get(format!("/v2/apis/{api_id}"))
+            .body(axum::body::Body::empty())
+            .map(|mut r| {
+                *r.headers_mut() = headers;
+                r
+            })
+            .unwrap();
+        let answer = forward(upstream, exists).await;
+        if answer.status() != StatusCode::OK {
+            return answer;
+        }
+        if let Some(Fault::EndlessPages(n)) = fault {
+            return endless(&operation, &paging, n);
+        }
+        let (items, cap) = {
+            let s = inner.lock().unwrap();
+            let items = s.recorded.get(&api_id).cloned().unwrap_or_default();
+            (items, s.page_cap)
         };
-        (api.routes.clone(), s.page_cap)
+        return page(items, &paging, cap, fault);
+    }
+    let answer = forward(upstream, request).await;
+    record(&inner, &operation, api_id.as_deref(), &path, answer).await
+}
+
+/// Keeps what moto answered to the authorizer calls that passed through
+/// (and forgets an API's authorizers when it is deleted, everything on
+/// moto's reset); returns the answer as it came.
+async fn record(
+    inner: &Arc<Mutex<Inner>>,
+    operation: &str,
+    api_id: Option<&str>,
+    path: &str,
+    answer: Response,
+) -> Response {
+    let is_authorizer_call = matches!(
+        operation,
+        "CreateAuthorizer" | "UpdateAuthorizer" | "DeleteAuthorizer" | "DeleteApi"
+    ) || path == "/moto-api/reset";
+    if !is_authorizer_call || !answer.status().is_success() {
+        return answer;
+    }
+    let (parts, body) = answer.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    {
+        let mut s = inner.lock().unwrap();
+        let api_id = api_id.unwrap_or_default().to_owned();
+        let authorizer_id = path.rsplit('/').next().unwrap_or_default();
+        let same = |a: &Value| a["authorizerId"] == authorizer_id;
+        match operation {
+            "CreateAuthorizer" | "UpdateAuthorizer" => {
+                if let Ok(created) = serde_json::from_slice::<Value>(&bytes) {
+                    let id = created["authorizerId"].clone();
+                    let list = s.recorded.entry(api_id).or_default();
+                    match list.iter_mut().find(|a| a["authorizerId"] == id) {
+                        Some(old) => *old = created,
+                        None => list.push(created),
+                    }
+                }
+            }
+            "DeleteAuthorizer" => {
+                if let Some(list) = s.recorded.get_mut(&api_id) {
+                    list.retain(|a| !same(a));
+                }
+            }
+            "DeleteApi" => {
+                s.recorded.remove(&api_id);
+            }
+            _ => s.recorded.clear(),
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Sends `request` to the server at `upstream` as it came (method, path,
+/// query, headers, body) and returns its answer, body whole; a 502 when it
+/// cannot be reached (moto stopped: an outage, as the client sees one).
+async fn forward(upstream: SocketAddr, request: axum::extract::Request) -> Response {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return error(400, Some("BadRequestException"), "unreadable request body");
     };
-    page(routes, &paging, cap, fault)
+    let unreachable = |what: String| error(502, None, &format!("moto unreachable: {what}"));
+    let stream = match tokio::net::TcpStream::connect(upstream).await {
+        Ok(stream) => stream,
+        Err(err) => return unreachable(err.to_string()),
+    };
+    let (mut sender, connection) =
+        match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
+            Ok(pair) => pair,
+            Err(err) => return unreachable(err.to_string()),
+        };
+    tokio::spawn(connection);
+    let mut outgoing = axum::http::Request::builder()
+        .method(parts.method)
+        .uri(parts.uri.path_and_query().map_or("/", |p| p.as_str()))
+        .version(axum::http::Version::HTTP_11);
+    *outgoing.headers_mut().unwrap() = parts.headers;
+    let outgoing = outgoing
+        .body(http_body_util::Full::new(body))
+        .expect("a request built from a valid one");
+    let answer = match sender.send_request(outgoing).await {
+        Ok(answer) => answer,
+        Err(err) => return unreachable(err.to_string()),
+    };
+    let (mut parts, body) = answer.into_parts();
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) => return unreachable(err.to_string()),
+    };
+    // The body is sent whole, with its length.
+    parts.headers.remove(axum::http::header::TRANSFER_ENCODING);
+    parts.headers.remove(axum::http::header::CONNECTION);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn get_caller_identity(State(inner): Shared) -> Response {
@@ -627,6 +989,7 @@ async fn get_caller_identity(State(inner): Shared) -> Response {
         s.counts.requests += 1;
         s.counts.in_flight += 1;
         *s.counts.by_path.entry("sts".to_owned()).or_default() += 1;
+        *s.counts.by_operation.entry("STS".to_owned()).or_default() += 1;
     }
     let body = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
         <GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/bench</Arn>\
@@ -637,9 +1000,20 @@ async fn get_caller_identity(State(inner): Shared) -> Response {
 
 /// Counts of requests per API's routes path, for pagination checks.
 pub fn route_requests(counts: &Counts, api: &str) -> u64 {
+    requests_for(counts, api, "routes")
+}
+
+/// Counts of requests of one API's listing (`routes`, `authorizers`,
+/// `integrations`, `stages`).
+pub fn requests_for(counts: &Counts, api: &str, listing: &str) -> u64 {
     counts
         .by_path
-        .get(&format!("/v2/apis/{api}/routes"))
+        .get(&format!("/v2/apis/{api}/{listing}"))
         .copied()
         .unwrap_or(0)
+}
+
+/// Counts of requests of one operation (`GetAuthorizers`).
+pub fn operation_requests(counts: &Counts, operation: &str) -> u64 {
+    counts.by_operation.get(operation).copied().unwrap_or(0)
 }

@@ -11,6 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The v1 built-in pack (RW001 to RW005): the built-in files that read only
+/// routes and the API's settings, as `-p` arguments. An audit with these
+/// makes exactly the requests it made before the whole API was read.
+pub const V1_PACK: [&str; 4] = [
+    "-p",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/policies/authentication.toml"),
+    "-p",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/policies/hygiene.toml"),
+];
+
 /// Dummy credentials the tests set; never real ones.
 pub const ACCESS_KEY: &str = "AKIDROUTEWARDENTEST";
 pub const SECRET_KEY: &str = "routewarden-test-secret-key";
@@ -417,6 +427,30 @@ impl Moto {
 impl Drop for Moto {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// moto behind the fault server's proxy: the complete AWS peer of the live
+/// source (moto serves everything but GetAuthorizers, which the proxy
+/// answers from the authorizers created through it). Set up through
+/// [`Peer::url`], audit through it.
+pub struct Peer {
+    pub moto: Moto,
+    pub proxy: fault::FaultServer,
+}
+
+impl Peer {
+    /// moto and its proxy, on the current tokio runtime; `None` as for
+    /// [`Moto::start`].
+    pub async fn start() -> Option<Peer> {
+        let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap()?;
+        let proxy = fault::FaultServer::proxy(&moto.url()).await;
+        Some(Peer { moto, proxy })
+    }
+
+    /// The proxy's URL: where setup and audits go.
+    pub fn url(&self) -> String {
+        self.proxy.url()
     }
 }
 
