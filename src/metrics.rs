@@ -368,3 +368,66 @@ impl Observer for Metrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use routewarden_core::inventory::{Api, Cors, Route, Stage};
+    use routewarden_core::policy::{PolicySet, PolicySource};
+
+    use super::*;
+
+    /// `routewarden_violation` lines of a render, labels as exported.
+    fn violation_lines(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with("routewarden_violation{"))
+            .collect()
+    }
+
+    #[test]
+    fn route_stage_and_api_findings_carry_the_stage_label_as_the_contract_says() {
+        let api = Api {
+            api_id: "a1".into(),
+            name: Some("shop".into()),
+            protocol_type: Some("HTTP".into()),
+            target_name: Some("t".into()),
+            region: Some("r".into()),
+            cors_configuration: Some(Cors {
+                allow_origins: Some(vec!["*".into()]),
+                ..Cors::default()
+            }),
+            routes: vec![Route {
+                route_key: "GET /basket".into(),
+                authorization_type: Some("NONE".into()),
+                ..Route::default()
+            }],
+            authorizers: Some(vec![]),
+            integrations: Some(vec![]),
+            stages: Some(vec![Stage {
+                stage_name: "prod".into(),
+                ..Stage::default()
+            }]),
+            ..Api::default()
+        };
+        let policies = PolicySet::load(&[PolicySource::Builtin]).unwrap();
+        let mut findings = Vec::new();
+        policies.evaluate(&api, time::macros::date!(2026 - 01 - 01), &mut findings);
+        let metrics = Metrics::new();
+        metrics.publish_findings(findings.iter(), 100);
+        let text = metrics.render();
+        // The exposition sorts labels by name, and series by their labels.
+        let line = |rule: &str, severity: &str, route_key: &str, stage: &str| {
+            format!(
+                r#"routewarden_violation{{api_id="a1",api_name="shop",region="r",route_key="{route_key}",rule_id="{rule}",severity="{severity}",stage="{stage}",target_name="t"}} 1"#
+            )
+        };
+        assert_eq!(
+            violation_lines(&text),
+            [
+                line("RW014", "medium", "", "prod"),
+                line("RW015", "low", "", ""),
+                line("RW001", "critical", "GET /basket", ""),
+            ],
+            "route: stage empty; stage: route_key empty; API: both\n{text}"
+        );
+    }
+}

@@ -1,14 +1,17 @@
 //! Alerting end to end: a real Prometheus server (Debian's) scrapes the
-//! daemon, which audits moto holding an unauthenticated route, with the alert
-//! rules of deploy/prometheus/rules.yml loaded. The alert fires (read from
-//! Prometheus's /api/v1/alerts); the route is fixed in moto and it resolves.
+//! daemon, which audits moto (behind the fault server's proxy, which answers
+//! GetAuthorizers) holding an unauthenticated route and a JWT route whose
+//! authorizer has no audience, with the alert rules of
+//! deploy/prometheus/rules.yml loaded. Both alerts fire (read from
+//! Prometheus's /api/v1/alerts); the open route is fixed in moto and its
+//! alert resolves while the other stays.
 
 mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use aws_sdk_apigatewayv2::types::AuthorizationType;
+use aws_sdk_apigatewayv2::types::{AuthorizationType, AuthorizerType, JwtConfiguration};
 
 struct Killed(Child);
 
@@ -19,8 +22,8 @@ impl Drop for Killed {
     }
 }
 
-/// Firing RoutewardenUnauthenticatedRoute alerts, as `(api_id, route_key)`.
-fn firing(prometheus: u16) -> Vec<(String, String)> {
+/// Firing alerts named `alert`, as `(api_id, route_key)`.
+fn firing(prometheus: u16, alert: &str) -> Vec<(String, String)> {
     let (status, body) = support::http_get(prometheus, "/api/v1/alerts");
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&body) else {
         return Vec::new();
@@ -32,9 +35,7 @@ fn firing(prometheus: u16) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|a| {
-            a["labels"]["alertname"] == "RoutewardenUnauthenticatedRoute" && a["state"] == "firing"
-        })
+        .filter(|a| a["labels"]["alertname"] == alert && a["state"] == "firing")
         .map(|a| {
             (
                 a["labels"]["api_id"].as_str().unwrap_or("").to_owned(),
@@ -73,6 +74,32 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
     };
     let client = support::client(&peer.url()).await;
     let (api, route) = support::api_with_open_route(&client, "storefront", "GET /basket").await;
+    let any_audience = client
+        .create_authorizer()
+        .api_id(&api)
+        .name("any-audience")
+        .authorizer_type(AuthorizerType::Jwt)
+        .identity_source("$request.header.Authorization")
+        .jwt_configuration(
+            JwtConfiguration::builder()
+                .issuer("https://issuer.test/")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .authorizer_id
+        .unwrap();
+    client
+        .create_route()
+        .api_id(&api)
+        .route_key("GET /orders")
+        .authorization_type(AuthorizationType::Jwt)
+        .authorizer_id(any_audience)
+        .authorization_scopes("orders:read")
+        .send()
+        .await
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().to_path_buf();
@@ -121,18 +148,27 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
 
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
-        support::wait_until("the alert to fire", support::WAIT, || {
-            firing(prometheus_port).contains(&(api_id.clone(), "GET /basket".to_owned()))
+        support::wait_until("the alerts to fire", support::WAIT, || {
+            firing(prometheus_port, "RoutewardenUnauthenticatedRoute")
+                .contains(&(api_id.clone(), "GET /basket".to_owned()))
+                && firing(prometheus_port, "RoutewardenJwtAcceptsAnyAudience")
+                    == [(api_id.clone(), "GET /orders".to_owned())]
         });
     })
     .await
     .unwrap();
 
     support::set_authorization(&client, &api, &route, AuthorizationType::AwsIam).await;
+    let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
         support::wait_until("the alert to resolve", support::WAIT, || {
-            firing(prometheus_port).is_empty()
+            firing(prometheus_port, "RoutewardenUnauthenticatedRoute").is_empty()
         });
+        assert_eq!(
+            firing(prometheus_port, "RoutewardenJwtAcceptsAnyAudience"),
+            [(api_id, "GET /orders".to_owned())],
+            "the JWT route was not fixed"
+        );
     })
     .await
     .unwrap();

@@ -818,6 +818,44 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
         .unwrap();
     }
 
+    // The parts the built-in pack reads after the routes: a call that fails
+    // for one of them makes the victim unread (its last known violations
+    // kept), counted under the operation's own name; the other is audited.
+    for operation in ["GetAuthorizers", "GetIntegrations", "GetStages"] {
+        server.clear_faults();
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || {
+            d.wait_for(
+                |d| up(&d.metrics(), "victim") == Some(1.0),
+                "the victim recovers",
+            );
+        })
+        .await
+        .unwrap();
+        let failed = [("operation", operation), ("outcome", "server_error")];
+        let before = requests(&daemon.metrics(), &failed);
+        server.add_fault(Rule::on("victim", error(500, "InternalServerError")).only(operation));
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || {
+            d.wait_for(|d| up(&d.metrics(), "victim") == Some(0.0), operation);
+            let m = d.metrics();
+            assert_eq!(up(&m, "other"), Some(1.0), "{operation}: the other API");
+            assert_eq!(violations(&m, "victim"), known, "{operation}: last known");
+            assert!(
+                requests(&m, &failed) > before,
+                "{operation}: counted under its name"
+            );
+            assert!(
+                d.log_text().lines().any(|l| l.contains("could not read")
+                    && l.contains("\"victim\"")
+                    && l.contains(&format!("\"{operation}\""))),
+                "{operation}: the log names the API and the operation"
+            );
+        })
+        .await
+        .unwrap();
+    }
+
     // Storms on the whole endpoint (as AWS throttles: per account), with and
     // without retry-after hints: survived whole, a complete cycle in each.
     server.clear_faults();
