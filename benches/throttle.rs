@@ -111,17 +111,33 @@ async fn throttled(pack: &str, args: &[&str]) -> (f64, f64, bool) {
     (ratio, share, complete)
 }
 
-/// No server-side limit: how fast routewarden itself goes.
+/// No server-side limit: how fast routewarden itself goes, with the v1 pack
+/// and with the built-in pack.
 #[allow(clippy::print_stdout)]
 async fn unthrottled() {
-    const FAST_APIS: usize = 400;
+    println!();
+    println!(
+        "unthrottled: {FAST_APIS} APIs x {ROUTES_PER_API} routes in pages of {PAGE_CAP}, concurrency 16, no server limit"
+    );
+    println!(
+        "| pack | requests | wall (s) | requests/s | routewarden CPU (s) | CPU per request | routes audited |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    unthrottled_with("v1 (RW001-RW005)", &V1_PACK).await;
+    unthrottled_with("v2 (built-in)", &[]).await;
+}
+
+const FAST_APIS: usize = 400;
+
+#[allow(clippy::print_stdout)]
+async fn unthrottled_with(pack: &str, args: &[&str]) {
     let apis = (0..FAST_APIS)
         .map(|i| fault::api(&format!("u{i:03}"), ROUTES_PER_API))
         .collect();
     let server = FaultServer::start(apis).await;
     server.set_page_cap(PAGE_CAP);
     let settings = "concurrency = 16\nrequests_per_second = 10000.0\nburst = 1000";
-    let (output, wall) = check(&server.url(), settings, &[]).await;
+    let (output, wall) = check(&server.url(), settings, args).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let cpu: f64 = stderr
         .lines()
@@ -132,16 +148,8 @@ async fn unthrottled() {
         .sum();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
     let requests = server.counts().requests;
-    println!();
     println!(
-        "unthrottled: {FAST_APIS} APIs x {ROUTES_PER_API} routes in pages of {PAGE_CAP}, the built-in pack, concurrency 16, no server limit"
-    );
-    println!(
-        "| requests | wall (s) | requests/s | routewarden CPU (s) | CPU per request | routes audited |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    println!(
-        "| {requests} | {wall:.2} | {:.0} | {cpu:.2} | {:.0} µs | {} |",
+        "| {pack} | {requests} | {wall:.2} | {:.0} | {cpu:.2} | {:.0} µs | {} |",
         requests as f64 / wall,
         cpu / requests as f64 * 1e6,
         report["summary"]["routes"]
