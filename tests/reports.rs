@@ -3,14 +3,16 @@
 //! and JUnit that a consumer (code scanning, a CI test view) relies on.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use routewarden::audit::{self, Audit, Outcome};
 use routewarden::report::{self, FailOn, Format, Summary};
 use routewarden::source::{ErrorKind, FetchError, Operation};
 use routewarden_core::config::Config;
 use routewarden_core::diag::Diagnostics;
-use routewarden_core::inventory::{self, Inventory};
-use routewarden_core::policy::PolicySet;
+use routewarden_core::finding::{Finding, Status, Subject};
+use routewarden_core::inventory::{self, Inventory, Line, Route, Stage};
+use routewarden_core::policy::{PolicySet, RuleInfo};
 
 /// The audit of an inventory, on a fixed day, routes kept.
 fn audit_of(inventory: Inventory, policies: &PolicySet) -> Outcome {
@@ -280,4 +282,185 @@ fn junit_keeps_distinct_route_keys_distinct_and_visible() {
         xml.contains(r#"<testsuite name="evil\u{1b}]0;pwned\u{7} (x\u{1b}[2J)""#),
         "{xml}"
     );
+}
+
+/// A v2 fleet file audited against a v2 baseline (drift on the API's
+/// settings, an authorizer, integrations and stages beside route drift),
+/// plus findings of an API rule and a stage rule as the policy engine makes
+/// them.
+fn subjects() -> Outcome {
+    let load = |path: &str| {
+        let mut diags = Diagnostics::new();
+        let apis = inventory::load_routes_file(&mut diags, Path::new(path))
+            .unwrap_or_else(|| panic!("{}", diags.render(false)))
+            .0;
+        Inventory { apis }
+    };
+    let live = load("tests/fixtures/fleets/v2-live.json");
+    let baseline = load("tests/fixtures/fleets/v2-baseline.json");
+    let policies = PolicySet::load(&[routewarden_core::policy::PolicySource::Builtin]).unwrap();
+    let audit = Audit {
+        policies: &policies,
+        baseline: Some(&baseline),
+        drift_severity: routewarden_core::finding::Severity::Medium,
+        today: time::macros::date!(2026 - 06 - 01),
+        keep_routes: true,
+    };
+    let mut outcome = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(audit::run(&live, &audit, &()))
+        .unwrap();
+    let rule = |id: &str, title: &str, subject: Subject| {
+        Arc::new(RuleInfo {
+            id: id.into(),
+            title: title.into(),
+            severity: routewarden_core::finding::Severity::Medium,
+            description: None,
+            remediation: Some("Fix it.".into()),
+            enabled: true,
+            subject,
+        })
+    };
+    let api_rule = rule("ORG-CORS", "CORS allows any origin", Subject::Api);
+    let stage_rule = rule("ORG-STAGE-LOGS", "Stages write access logs", Subject::Stage);
+    outcome.rules.extend([api_rule.clone(), stage_rule.clone()]);
+    let api = outcome.inventory.apis[0].clone();
+    let on = |rule: &Arc<RuleInfo>, stage: Option<&Stage>, message: &str| {
+        let mut f = Finding::new(
+            &api,
+            &Route::default(),
+            rule.clone(),
+            Status::Violation,
+            message.into(),
+            None,
+        );
+        f.route_id = None;
+        (f.subject, f.stage, f.location) = match stage {
+            Some(stage) => (
+                Subject::Stage,
+                Some(stage.stage_name.as_str().into()),
+                api.location_of_stage(stage),
+            ),
+            None => (Subject::Api, None, api.location_at(Line(None))),
+        };
+        f
+    };
+    let stages = api.stages.as_ref().unwrap();
+    outcome
+        .findings
+        .push(on(&api_rule, None, "api.cors.allow_origins contains \"*\""));
+    for stage in &stages[1..] {
+        outcome.findings.push(on(
+            &stage_rule,
+            Some(stage),
+            "stage.access_log.destination_arn is absent (requires: present and not empty)",
+        ));
+    }
+    outcome
+}
+
+#[test]
+fn api_and_stage_findings_in_every_format() {
+    let outcome = subjects();
+    // Drift: one finding per route, API part and stage that changed.
+    let drift: Vec<(&str, &str, String)> = outcome
+        .drift
+        .iter()
+        .map(|f| {
+            let what = match f.subject {
+                Subject::Route => f.route_key.clone(),
+                Subject::Stage => format!("stage {}", f.stage.as_deref().unwrap()),
+                Subject::Api => "(API)".to_owned(),
+            };
+            (&*f.rule.id, f.subject.as_str(), what)
+        })
+        .collect();
+    assert_eq!(drift.len(), 8, "{drift:?}");
+    let text = render(Format::Text, &outcome, FailOn::Never);
+    assert!(
+        text.contains("  medium   ORG-STAGE-LOGS stage prod   Stages write access logs"),
+        "{text}"
+    );
+    assert!(text.contains("ORG-CORS       (API)"), "{text}");
+    insta::assert_snapshot!("subjects-text", text);
+
+    let json = render(Format::Json, &outcome, FailOn::Never);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for finding in value["findings"].as_array().unwrap() {
+        let subject = finding["subject"].as_str().unwrap();
+        assert_eq!(
+            finding.get("stage").is_some(),
+            subject == "stage",
+            "{finding}"
+        );
+        assert_eq!(finding["route_key"] == "", subject != "route", "{finding}");
+    }
+    insta::assert_snapshot!("subjects-json", json);
+
+    let sarif = render(Format::Sarif, &outcome, FailOn::Never);
+    let value: serde_json::Value = serde_json::from_str(&sarif).unwrap();
+    let results = value["runs"][0]["results"].as_array().unwrap();
+    let fingerprints: std::collections::HashSet<_> = results
+        .iter()
+        .map(|r| r["partialFingerprints"]["routewarden/v1"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        results.len(),
+        "each finding its own identity"
+    );
+    let stage_result = results
+        .iter()
+        .find(|r| r["ruleId"] == "ORG-STAGE-LOGS")
+        .unwrap();
+    let location = &stage_result["locations"][0];
+    assert_eq!(
+        location["logicalLocations"][0]["fullyQualifiedName"],
+        "payments-prod/pay7x2k9q1/stage:prod"
+    );
+    assert_eq!(
+        location["physicalLocation"]["artifactLocation"]["uri"],
+        "tests/fixtures/fleets/v2-live.json"
+    );
+    assert_eq!(location["physicalLocation"]["region"]["startLine"], 55);
+    insta::assert_snapshot!("subjects-sarif", sarif);
+
+    let xml = render(Format::Junit, &outcome, FailOn::Never);
+    for name in [
+        "ORG-STAGE-LOGS stage $default",
+        "ORG-STAGE-LOGS stage prod",
+        "ORG-STAGE-LOGS stage dev",
+        "ORG-CORS (API)",
+        "drift.modified stage prod",
+        "drift.modified authorizer `jwt01`",
+        "drift.removed authorizer `lam01`",
+        "drift.modified API settings",
+    ] {
+        assert_eq!(
+            xml.matches(&format!("<testcase name=\"{name}\"")).count(),
+            1,
+            "{name} in {xml}"
+        );
+    }
+    assert_eq!(
+        xml.matches("<failure ").count(),
+        outcome
+            .all_findings()
+            .filter(|f| f.status.is_open())
+            .count()
+    );
+    insta::assert_snapshot!("subjects-junit", xml);
+}
+
+#[test]
+fn a_finding_on_what_the_inventory_no_longer_holds_is_still_a_junit_case() {
+    let mut outcome = subjects();
+    outcome.inventory.apis[0].stages = None;
+    let xml = render(Format::Junit, &outcome, FailOn::Never);
+    assert!(
+        xml.contains("<testcase name=\"ORG-STAGE-LOGS stage prod\""),
+        "{xml}"
+    );
+    assert!(!xml.contains("ORG-STAGE-LOGS stage $default"), "{xml}");
 }

@@ -82,11 +82,22 @@ impl Change {
                 "If the change went through the pipeline, take a new baseline (routewarden snapshot); otherwise revert it.",
             ),
         };
+        let description = match self {
+            Change::Added => {
+                "Live, and not in the baseline fleet file: a route, stage, authorizer or integration created since the baseline was taken, perhaps outside the pipeline."
+            }
+            Change::Removed => {
+                "In the baseline fleet file, and no longer live: a route, stage, authorizer or integration deleted since the baseline was taken, perhaps outside the pipeline."
+            }
+            Change::Modified => {
+                "Live with other settings than the baseline fleet file holds: a route, stage, authorizer, integration or the API's settings changed since the baseline was taken, perhaps outside the pipeline."
+            }
+        };
         RuleInfo {
             id: self.rule_id().into(),
             title: title.into(),
             severity,
-            description: None,
+            description: Some(description.into()),
             remediation: Some(remediation.into()),
             enabled: true,
             subject,
