@@ -491,20 +491,21 @@ impl Api {
         fn json<T: Serialize>(value: &T) -> String {
             serde_json::to_string(value).expect("the inventory serializes")
         }
-        // Each element by its JSON (lines are not serialized), in any order.
-        fn set<T: Serialize>(items: Option<&[T]>) -> u64 {
+        // Each element by its hash (lines hash to nothing), in any order.
+        fn set<T>(items: Option<&[T]>, each: impl Fn(&T) -> u64) -> u64 {
             hash(items.map(|items| {
-                let mut hashes: Vec<u64> = items.iter().map(|i| hash(json(i))).collect();
+                let mut hashes: Vec<u64> = items.iter().map(each).collect();
                 hashes.sort_unstable();
                 hashes
             }))
         }
         Fingerprint([
             hash(json(&self.without_parts())),
-            set(Some(&self.routes)),
-            set(self.authorizers.as_deref()),
-            set(self.integrations.as_deref()),
-            set(self.stages.as_deref()),
+            set(Some(&self.routes), |r| hash(r)),
+            set(self.authorizers.as_deref(), |a| hash(a)),
+            set(self.integrations.as_deref(), |i| hash(i)),
+            // A stage's settings hold a number (no `Hash`): by its JSON.
+            set(self.stages.as_deref(), |stage| hash(json(stage))),
         ])
     }
 
