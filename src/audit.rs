@@ -6,6 +6,7 @@
 //! APIs are evaluated as the source yields them, so memory holds the findings
 //! and, unless asked to keep them, no routes.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -80,10 +81,21 @@ pub async fn run(
             .collect(),
         ..Outcome::default()
     };
+    // Rules that could not be evaluated on some API, and on how many.
+    let mut unmet: BTreeSet<Arc<str>> = BTreeSet::new();
+    let mut unmet_apis = 0usize;
     let mut items = source.read(observer);
     while let Some(item) = items.next().await {
         match item? {
             Item::Api(mut api) => {
+                let mut any = false;
+                for id in audit.policies.unmet(&api) {
+                    any = true;
+                    if !unmet.contains(id) {
+                        unmet.insert(id.clone());
+                    }
+                }
+                unmet_apis += usize::from(any);
                 audit
                     .policies
                     .evaluate(&api, audit.today, &mut outcome.findings);
@@ -99,12 +111,20 @@ pub async fn run(
                     api_id = error.api_id.as_deref(),
                     operation = error.operation.label(),
                     kind = error.kind.label(),
-                    message = %error.message,
+                    error = %error.message,
                     "could not read"
                 );
                 outcome.errors.push(error);
             }
         }
+    }
+    if !unmet.is_empty() {
+        let rules: Vec<&str> = unmet.iter().map(|id| &**id).collect();
+        tracing::warn!(
+            rules = %rules.join(", "),
+            apis = unmet_apis,
+            "rules not evaluated on APIs whose authorizers, integrations or stages were not read (a fleet file written without them)"
+        );
     }
     outcome.unread = unread(&outcome.errors);
     if let Some(baseline) = audit.baseline {

@@ -22,6 +22,11 @@ const CYCLE_BUCKETS: &[f64] = &[
 
 pub struct Metrics {
     registry: Registry,
+    /// Held for writing while the per-audit gauges are rebuilt (reset, then
+    /// set again) and for reading while /metrics is rendered, so that a
+    /// scrape never sees the series of a cycle half-published: an alert must
+    /// not resolve for one scrape because its series was between reset and set.
+    rebuilding: std::sync::RwLock<()>,
     /// 1 for each open violation; capped by `max_violation_series`.
     pub violation: GaugeVec,
     /// Open violations by rule; never capped.
@@ -94,6 +99,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let m = Metrics {
             registry: Registry::new(),
+            rebuilding: std::sync::RwLock::new(()),
             violation: gauge_vec(
                 "routewarden_violation",
                 "1 for each open violation, capped by max_violation_series.",
@@ -241,11 +247,28 @@ impl Metrics {
 
     /// The exposition text.
     pub fn render(&self) -> String {
+        let families = {
+            let _consistent = self
+                .rebuilding
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.registry.gather()
+        };
         let mut buffer = Vec::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
+            .encode(&families, &mut buffer)
             .expect("text encoding cannot fail");
         String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+
+    /// Runs `rebuild` (which resets and sets gauges) with no /metrics render
+    /// in between: a scrape sees the state before or after, never a part.
+    pub fn rebuild<T>(&self, rebuild: impl FnOnce() -> T) -> T {
+        let _exclusive = self
+            .rebuilding
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rebuild()
     }
 
     /// Rebuilds the per-finding gauges. The cap keeps the most severe

@@ -7,7 +7,6 @@ mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 
@@ -43,14 +42,6 @@ fn firing(prometheus: u16) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[allow(clippy::print_stderr)]
@@ -93,20 +84,13 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
         ),
     )
     .unwrap();
-    let daemon_port = support::free_port();
-    let _daemon = Killed(
-        support::command(&home)
-            .args([
-                "-c",
-                config.to_str().unwrap(),
-                "--listen",
-                &format!("127.0.0.1:{daemon_port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = tokio::task::spawn_blocking({
+        let home = home.clone();
+        move || support::Daemon::start(&home, &["-c", config.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let daemon_port = daemon.port;
 
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
     let prometheus_config = home.join("prometheus.yml");
@@ -135,7 +119,7 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
 
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
-        wait_for("the alert to fire", Duration::from_secs(60), || {
+        support::wait_until("the alert to fire", support::WAIT, || {
             firing(prometheus_port).contains(&(api_id.clone(), "GET /basket".to_owned()))
         });
     })
@@ -144,7 +128,7 @@ async fn the_unauthenticated_route_alert_fires_and_resolves() {
 
     support::set_authorization(&client, &api, &route, AuthorizationType::AwsIam).await;
     tokio::task::spawn_blocking(move || {
-        wait_for("the alert to resolve", Duration::from_secs(60), || {
+        support::wait_until("the alert to resolve", support::WAIT, || {
             firing(prometheus_port).is_empty()
         });
     })

@@ -4,11 +4,13 @@
 mod support;
 
 use serde_json::Value;
-use support::fault::{self, Fault, FaultServer, Rule, Throttle};
+use support::fault::{self, Fault, FaultServer, Meter, Rule, Throttle};
 
-/// A generous budget, so that only the server throttles.
+/// A generous budget, so that only the server throttles, and a per-request
+/// timeout no loaded machine reaches, so that only injected faults cause
+/// retries: request counts are exact.
 const FAST: &str =
-    "requests_per_second = 1000.0\nburst = 1000\ntimeout = \"2s\"\nmax_backoff = \"2s\"";
+    "requests_per_second = 1000.0\nburst = 1000\ntimeout = \"30s\"\nmax_backoff = \"2s\"";
 
 async fn check(
     server: &FaultServer,
@@ -173,7 +175,8 @@ async fn throttling_is_survived_without_losing_a_route() {
         retry_after_ms: None,
         retry_after_s: None,
     }));
-    let aws = "requests_per_second = 200.0\nburst = 50\ntimeout = \"2s\"\nmax_backoff = \"1s\"";
+    // A timeout no loaded machine reaches: a retry is a throttle, never a timeout.
+    let aws = "requests_per_second = 200.0\nburst = 50\ntimeout = \"30s\"\nmax_backoff = \"1s\"";
     let (code, report, stderr) = check(
         &server,
         aws,
@@ -402,38 +405,71 @@ async fn concurrency_bounds_apis_in_flight_across_targets() {
         .map(|i| fault::api(&format!("c{i:02}"), 2))
         .collect();
     let server = FaultServer::start(apis).await;
+    // Every request is held a while: requests sent together are seen
+    // together, however slowly the machine runs.
+    server.set_latency(std::time::Duration::from_millis(250));
     let targets = "[audit]\nconcurrency = 2\n[[targets]]\nname = \"a\"\n[[targets]]\nname = \"b\"";
-    let (code, _report, stderr) = check(&server, FAST, targets, &[]).await;
+    let (code, report, stderr) = check(&server, FAST, targets, &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(server.counts().max_in_flight <= 2, "{:?}", server.counts());
+    assert_eq!(report["summary"]["apis"], 12);
+    let counts = server.counts();
+    assert!(
+        counts.max_in_flight <= 2,
+        "never above the bound: {counts:?}"
+    );
+    assert!(
+        counts.max_in_flight >= 2,
+        "requests run at once, not one at a time: {counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_of_one_account_and_region_share_one_budget() {
-    // Two targets on the default credentials, each configured at 5/s: shared,
-    // they send 5/s in all, which a server allowing 6/s never throttles; two
-    // budgets would send 10/s and be throttled. Each discovers half the APIs.
-    let apis: Vec<_> = (0..20)
-        .map(|i| fault::api(&format!("s{}{}", i / 10, i % 10), 2))
+    // Two targets on the default credentials, each configured at 10/s, each
+    // with two APIs of ten pages, all four read at once: shared, they send
+    // 10/s in all; two budgets would send 20/s. The server measures the rate
+    // against 12/s on its own clock but throttles nothing: throttling would
+    // slow two budgets down until they looked like one.
+    let apis: Vec<_> = ["s00", "s01", "s10", "s11"]
+        .iter()
+        .map(|id| fault::api(id, 50))
         .collect();
     let server = FaultServer::start(apis).await;
-    server.set_throttle(Some(Throttle {
-        rate: 6.0,
-        burst: 2.0,
-        retry_after_ms: None,
-        retry_after_s: None,
+    server.set_page_cap(5);
+    server.set_meter(Some(Meter {
+        rate: 12.0,
+        burst: 4.0,
     }));
-    let aws = "requests_per_second = 5.0\nburst = 1\ntimeout = \"2s\"";
+    let aws = "requests_per_second = 10.0\nburst = 1\ntimeout = \"30s\"";
     let targets = "[audit]\nconcurrency = 4\n[[targets]]\nname = \"a\"\ndiscover = { name_matches = \"-s0\" }\n[[targets]]\nname = \"b\"\ndiscover = { name_matches = \"-s1\" }";
+    let started = std::time::Instant::now();
     let (code, report, stderr) = check(&server, aws, targets, &[]).await;
+    let elapsed = started.elapsed();
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
-        report["summary"]["apis"], 20,
+        report["summary"]["apis"], 4,
         "the two targets read every API"
     );
+    assert_eq!(report["summary"]["routes"], 200);
     let counts = server.counts();
-    assert_eq!(counts.throttled, 0, "{counts:?}");
-    assert_eq!(counts.requests, 22);
+    assert_eq!(counts.requests, 2 + 4 * 10, "{counts:?}");
+    // One budget of 10/s with burst 1 spaces every request by 100 ms on the
+    // client's clock: the run cannot be shorter. Two budgets take about half.
+    let spaced = std::time::Duration::from_millis(100) * (counts.requests as u32 - 1);
+    assert!(
+        elapsed >= spaced,
+        "{} requests in {elapsed:?}, under the {spaced:?} one 10/s budget takes",
+        counts.requests
+    );
+    // On the server's clock requests arrive bunched whenever either process
+    // stalls on a loaded machine: at most 4 (the concurrency) at once, which
+    // the meter's burst absorbs once. Allow 4 more over the rate; two budgets
+    // go over by about 13, no limiter at all by nearly every request.
+    assert!(
+        counts.over_rate <= 4,
+        "{} requests over 12/s: {counts:?}",
+        counts.over_rate
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,7 +538,7 @@ async fn the_endpoint_comes_from_the_flag_or_the_environment() {
     let config = dir.path().join("no-endpoint.toml");
     std::fs::write(
         &config,
-        "[aws]\nregion = \"us-east-1\"\n[[targets]]\nname = \"t\"\n",
+        "[aws]\nregion = \"us-east-1\"\ntimeout = \"30s\"\n[[targets]]\nname = \"t\"\n",
     )
     .unwrap();
     let config = config.to_str().unwrap().to_owned();

@@ -10,22 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_apigatewayv2::types::AuthorizationType;
-use support::Daemon;
-
-/// The value of the first sample whose line starts with `prefix`.
-fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let matches = series.starts_with(&format!("{name}{{")) || series == name;
-            let labelled = labels
-                .iter()
-                .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")));
-            (matches && labelled).then(|| value.parse().ok()).flatten()
-        })
-}
+use support::{Daemon, sample};
 
 /// The sum of `routewarden_aws_requests_total` over the series with these labels.
 fn requests(metrics: &str, labels: &[(&str, &str)]) -> f64 {
@@ -130,7 +115,10 @@ fn metrics_from_fleet_files_pass_promtool_and_keep_odd_route_keys_intact() {
         sample(&metrics, "routewarden_api_up", &[("api_id", "odd1")]),
         Some(1.0)
     );
-    assert_eq!(sample(&metrics, "routewarden_policy_rules", &[]), Some(5.0));
+    assert_eq!(
+        sample(&metrics, "routewarden_policy_rules", &[]),
+        Some(11.0)
+    );
     assert_eq!(
         sample(&metrics, "routewarden_audit_interval_seconds", &[]),
         Some(1.0)
@@ -278,7 +266,10 @@ fn sighup_with_a_broken_policy_keeps_the_old_one_and_sigterm_exits_0() {
         },
         "the failed reload is reported",
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // A cycle that started after the failed reload: the second to finish
+    // from now (the first may have started before it).
+    let since = daemon.cycles();
+    daemon.wait_for_cycles(since, 2, "a cycle that started after the failed reload");
     let metrics = daemon.metrics();
     assert_eq!(
         sample(&metrics, "routewarden_violations", &[("rule_id", "ORG-1")]),
@@ -320,7 +311,7 @@ fn a_shard_exports_only_its_targets() {
     let mut owned = Vec::new();
     for index in 0..2 {
         let shard = format!("{index}/2");
-        let daemon = Daemon::start(
+        let daemon = Daemon::start_ready(
             dir.path(),
             &[
                 "-c",
@@ -331,7 +322,6 @@ fn a_shard_exports_only_its_targets() {
                 &shard,
             ],
         );
-        daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
         let metrics = daemon.metrics();
         assert_eq!(
             sample(
@@ -358,17 +348,22 @@ fn a_shard_exports_only_its_targets() {
 #[test]
 fn readiness_waits_for_the_first_cycle() {
     let dir = tempfile::tempdir().unwrap();
-    let port = support::free_port();
-    // Nothing listens on this endpoint: the first cycle retries until it
-    // gives up, and the daemon is not ready before then.
+    // A listener that never accepts: the daemon's first request connects and
+    // waits (up to its 60 s timeout) for an answer that never comes, so the
+    // first cycle cannot have finished when /readyz is asked, however slow
+    // the machine. Closing the listener resets that connection and refuses
+    // the retries: the cycle gives up, and only then is the daemon ready.
+    let endpoint = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = endpoint.local_addr().unwrap().port();
     let config = config(
         dir.path(),
         &format!(
-            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:{port}\"\ntimeout = \"1s\"\nmax_backoff = \"2s\"\n[[targets]]\nname = \"t\""
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:{port}\"\ntimeout = \"60s\"\nmax_backoff = \"2s\"\n[[targets]]\nname = \"t\""
         ),
     );
     let daemon = Daemon::start(dir.path(), &["-c", config.to_str().unwrap()]);
     assert_eq!(daemon.get("/readyz").0, 503);
+    drop(endpoint);
     daemon.wait_for(
         |d| d.get("/readyz").0 == 200,
         "ready after the first (failed) cycle",
@@ -429,27 +424,25 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
     .await
     .unwrap();
 
-    // Fix the route in moto: the series goes within two intervals.
+    // Fix the route in moto: the series goes within two intervals, counted
+    // in cycles, not seconds: by the second complete cycle that finishes after
+    // the fix (the first may have read the route before it).
     support::set_authorization(&client, &api, &route, AuthorizationType::AwsIam).await;
     let d = daemon.clone();
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
-        let fixed = Instant::now();
+        let fixed = support::complete_cycles(&d.metrics());
         d.wait_for(
-            |d| {
-                sample(
-                    &d.metrics(),
-                    "routewarden_violation",
-                    &[("api_id", &api_id)],
-                )
-                .is_none()
-            },
-            "the violation series to go",
+            |d| support::complete_cycles(&d.metrics()) >= fixed + 2.0,
+            "two complete cycles after the fix",
         );
-        assert!(
-            fixed.elapsed() < Duration::from_secs(3),
-            "within two intervals of 1 s (+ a cycle): {:?}",
-            fixed.elapsed()
+        let metrics = d.metrics();
+        assert_eq!(
+            sample(&metrics, "routewarden_violation", &[("api_id", &api_id)]),
+            None,
+            "the series is gone by the second complete cycle after the fix ({} then, now {})",
+            fixed,
+            support::complete_cycles(&metrics)
         );
     })
     .await
@@ -473,22 +466,22 @@ async fn against_moto_violations_follow_the_estate_and_survive_an_outage() {
     })
     .await
     .unwrap();
+    let partial = |m: &str| {
+        sample(
+            m,
+            "routewarden_audit_cycles_total",
+            &[("outcome", "partial")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = partial(&daemon.metrics());
     moto.stop();
     let d = daemon.clone();
     let api_id = api.clone();
     tokio::task::spawn_blocking(move || {
         d.wait_for(
-            |d| {
-                sample(&d.metrics(), "routewarden_api_up", &[("api_id", &api_id)]) == Some(0.0)
-                    || sample(
-                        &d.metrics(),
-                        "routewarden_audit_cycles_total",
-                        &[("outcome", "partial")],
-                    )
-                    .unwrap_or(0.0)
-                        >= 1.0
-            },
-            "the outage to show",
+            |d| partial(&d.metrics()) > before,
+            "a cycle through the outage",
         );
         let metrics = d.metrics();
         promtool(&metrics);
@@ -524,6 +517,7 @@ fn slow_oversized_and_stray_clients_do_not_hold_metrics_from_others() {
     let daemon = Daemon::ready(dir.path(), &config, "examples/fleet.json");
 
     // Fifty clients that send half a request head and then nothing.
+    let opened = Instant::now();
     let slow: Vec<TcpStream> = (0..50)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
@@ -562,19 +556,19 @@ fn slow_oversized_and_stray_clients_do_not_hold_metrics_from_others() {
             started.elapsed()
         );
     }
-    // The slow clients are cut off by the header read timeout (5 s).
-    std::thread::sleep(Duration::from_secs(6));
-    let mut closed = 0;
-    for mut s in slow {
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut buf = [0u8; 256];
-        match s.read(&mut buf) {
-            Ok(0) => closed += 1,
-            Ok(n) if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408") => closed += 1,
-            Ok(_) | Err(_) => {}
-        }
-    }
-    assert_eq!(closed, 50, "every slow client was timed out");
+    // The slow clients are cut off by the header read timeout (5 s): each is
+    // closed by the server, waited for until a deadline of six times that.
+    let deadline = opened + Duration::from_secs(30);
+    let closed = slow
+        .iter()
+        .filter(|s| support::closed_by(s, deadline))
+        .count();
+    assert_eq!(
+        closed,
+        50,
+        "every slow client was timed out within {:?} (the timeout is 5 s)",
+        deadline - opened
+    );
 }
 
 /// A daemon auditing `endpoint` every second, one target `target`, with a

@@ -3,16 +3,15 @@
 //! and JUnit that a consumer (code scanning, a CI test view) relies on.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use routewarden::audit::{self, Audit, Outcome};
 use routewarden::report::{self, FailOn, Format, Summary};
 use routewarden::source::{ErrorKind, FetchError, Operation};
 use routewarden_core::config::Config;
 use routewarden_core::diag::Diagnostics;
-use routewarden_core::finding::{Finding, Status, Subject};
-use routewarden_core::inventory::{self, Inventory, Line, Route, Stage};
-use routewarden_core::policy::{PolicySet, RuleInfo};
+use routewarden_core::finding::Subject;
+use routewarden_core::inventory::{self, Inventory};
+use routewarden_core::policy::PolicySet;
 
 /// The audit of an inventory, on a fixed day, routes kept.
 fn audit_of(inventory: Inventory, policies: &PolicySet) -> Outcome {
@@ -111,7 +110,7 @@ fn sarif() {
     assert_eq!(value["version"], "2.1.0");
     let run = &value["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 5);
+    assert_eq!(rules.len(), 11);
     let level_of = |id: &str| {
         let result = run["results"]
             .as_array()
@@ -140,15 +139,40 @@ fn sarif() {
     insta::assert_snapshot!(sarif);
 }
 
+/// JUnit test cases of an API: each route by each route rule evaluated on
+/// it, the API by each API rule, each stage by each stage rule.
+fn cases_of(outcome: &Outcome, api: &routewarden_core::inventory::Api) -> usize {
+    let rules = |subject: Subject| {
+        (outcome.rules.iter())
+            .filter(|r| r.subject == subject && r.needs.met_by(api))
+            .count()
+    };
+    let stages = api.stages.as_ref().map_or(0, Vec::len);
+    api.routes.len() * rules(Subject::Route) + rules(Subject::Api) + stages * rules(Subject::Stage)
+}
+
 #[test]
 fn junit() {
     let outcome = example();
     let xml = render(Format::Junit, &outcome, FailOn::Never);
-    let cases = outcome.inventory.route_count() * outcome.rules.len();
+    // The example is a v1 fleet file: the rules on authorizers,
+    // integrations and stages are not evaluated, so they are not cases.
+    let cases: usize = outcome
+        .inventory
+        .apis
+        .iter()
+        .map(|api| cases_of(&outcome, api))
+        .sum();
+    let api_rules = outcome
+        .rules
+        .iter()
+        .filter(|r| r.subject == Subject::Api)
+        .count();
+    assert_eq!(cases, outcome.inventory.route_count() * 5 + 3 * api_rules);
     assert_eq!(
         xml.matches("<testcase ").count(),
         cases,
-        "one per route and rule"
+        "one per route and rule evaluated on it, one per API and API rule"
     );
     assert_eq!(xml.matches("<testsuite ").count(), 3, "one per API");
     assert_eq!(
@@ -261,7 +285,8 @@ fn junit_keeps_distinct_route_keys_distinct_and_visible() {
         .filter_map(|l| l.trim_start().strip_prefix("<testcase name=\""))
         .map(|l| &l[..l.find('"').unwrap()])
         .collect();
-    let cases = HOSTILE_KEYS.len() * outcome.rules.len();
+    let cases = cases_of(&outcome, &outcome.inventory.apis[0]);
+    assert!(cases >= HOSTILE_KEYS.len() * 5);
     assert_eq!(names.len(), cases, "one line per test case: {xml}");
     let mut distinct = names.clone();
     distinct.sort();
@@ -284,10 +309,35 @@ fn junit_keeps_distinct_route_keys_distinct_and_visible() {
     );
 }
 
+/// Rules on each subject: a route, the API, each stage.
+const SUBJECT_RULES: &str = r#"
+[[rules]]
+id = "ORG-AUTH"
+title = "Route allows unauthenticated access"
+severity = "critical"
+remediation = "Attach an authorizer."
+require = { authorization_type = { ne = "NONE" } }
+
+[[rules]]
+id = "ORG-CORS"
+title = "CORS allows any origin"
+severity = "medium"
+subject = "api"
+remediation = "List the origins."
+require = { not = { api.cors.allow_origins = { contains = "*" } } }
+
+[[rules]]
+id = "ORG-STAGE-LOGS"
+title = "Stages write access logs"
+severity = "medium"
+subject = "stage"
+remediation = "Set AccessLogSettings."
+require = { stage.access_log.destination_arn = { exists = true } }
+"#;
+
 /// A v2 fleet file audited against a v2 baseline (drift on the API's
-/// settings, an authorizer, integrations and stages beside route drift),
-/// plus findings of an API rule and a stage rule as the policy engine makes
-/// them.
+/// settings, an authorizer, integrations and stages beside route drift), with
+/// a route rule, an API rule and a stage rule.
 fn subjects() -> Outcome {
     let load = |path: &str| {
         let mut diags = Diagnostics::new();
@@ -298,7 +348,7 @@ fn subjects() -> Outcome {
     };
     let live = load("tests/fixtures/fleets/v2-live.json");
     let baseline = load("tests/fixtures/fleets/v2-baseline.json");
-    let policies = PolicySet::load(&[routewarden_core::policy::PolicySource::Builtin]).unwrap();
+    let policies = PolicySet::load_str("subjects.toml", SUBJECT_RULES).unwrap();
     let audit = Audit {
         policies: &policies,
         baseline: Some(&baseline),
@@ -306,58 +356,11 @@ fn subjects() -> Outcome {
         today: time::macros::date!(2026 - 06 - 01),
         keep_routes: true,
     };
-    let mut outcome = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
         .block_on(audit::run(&live, &audit, &()))
-        .unwrap();
-    let rule = |id: &str, title: &str, subject: Subject| {
-        Arc::new(RuleInfo {
-            id: id.into(),
-            title: title.into(),
-            severity: routewarden_core::finding::Severity::Medium,
-            description: None,
-            remediation: Some("Fix it.".into()),
-            enabled: true,
-            subject,
-        })
-    };
-    let api_rule = rule("ORG-CORS", "CORS allows any origin", Subject::Api);
-    let stage_rule = rule("ORG-STAGE-LOGS", "Stages write access logs", Subject::Stage);
-    outcome.rules.extend([api_rule.clone(), stage_rule.clone()]);
-    let api = outcome.inventory.apis[0].clone();
-    let on = |rule: &Arc<RuleInfo>, stage: Option<&Stage>, message: &str| {
-        let mut f = Finding::new(
-            &api,
-            &Route::default(),
-            rule.clone(),
-            Status::Violation,
-            message.into(),
-            None,
-        );
-        f.route_id = None;
-        (f.subject, f.stage, f.location) = match stage {
-            Some(stage) => (
-                Subject::Stage,
-                Some(stage.stage_name.as_str().into()),
-                api.location_of_stage(stage),
-            ),
-            None => (Subject::Api, None, api.location_at(Line(None))),
-        };
-        f
-    };
-    let stages = api.stages.as_ref().unwrap();
-    outcome
-        .findings
-        .push(on(&api_rule, None, "api.cors.allow_origins contains \"*\""));
-    for stage in &stages[1..] {
-        outcome.findings.push(on(
-            &stage_rule,
-            Some(stage),
-            "stage.access_log.destination_arn is absent (requires: present and not empty)",
-        ));
-    }
-    outcome
+        .unwrap()
 }
 
 #[test]
@@ -379,10 +382,13 @@ fn api_and_stage_findings_in_every_format() {
     assert_eq!(drift.len(), 8, "{drift:?}");
     let text = render(Format::Text, &outcome, FailOn::Never);
     assert!(
-        text.contains("  medium   ORG-STAGE-LOGS stage prod   Stages write access logs"),
+        text.contains("  medium   ORG-STAGE-LOGS stage prod      Stages write access logs"),
         "{text}"
     );
-    assert!(text.contains("ORG-CORS       (API)"), "{text}");
+    assert!(
+        text.contains("  medium   ORG-CORS       (API)           CORS"),
+        "{text}"
+    );
     insta::assert_snapshot!("subjects-text", text);
 
     let json = render(Format::Json, &outcome, FailOn::Never);
@@ -412,7 +418,10 @@ fn api_and_stage_findings_in_every_format() {
     );
     let stage_result = results
         .iter()
-        .find(|r| r["ruleId"] == "ORG-STAGE-LOGS")
+        .find(|r| {
+            r["ruleId"] == "drift.modified"
+                && r["message"]["text"].as_str().unwrap().starts_with("Stage")
+        })
         .unwrap();
     let location = &stage_result["locations"][0];
     assert_eq!(
@@ -458,9 +467,14 @@ fn a_finding_on_what_the_inventory_no_longer_holds_is_still_a_junit_case() {
     let mut outcome = subjects();
     outcome.inventory.apis[0].stages = None;
     let xml = render(Format::Junit, &outcome, FailOn::Never);
-    assert!(
-        xml.contains("<testcase name=\"ORG-STAGE-LOGS stage prod\""),
-        "{xml}"
+    // No stage was read: no stage passes, but every stage finding fails.
+    for stage in ["$default", "prod", "dev"] {
+        let case = format!("<testcase name=\"ORG-STAGE-LOGS stage {stage}\"");
+        assert_eq!(xml.matches(&case).count(), 1, "{case} in {xml}");
+    }
+    assert_eq!(xml.matches("<testcase name=\"ORG-STAGE-LOGS").count(), 3);
+    assert_eq!(
+        xml.matches("<failure ").count(),
+        outcome.all_findings().count()
     );
-    assert!(!xml.contains("ORG-STAGE-LOGS stage $default"), "{xml}");
 }

@@ -6,9 +6,6 @@
 
 mod support;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use support::fault::{self, FaultServer};
 
 const ACCESS_KEY: &str = "AKIDSECRETTESTKEY01";
@@ -70,35 +67,23 @@ async fn no_credential_reaches_logs_reports_or_metrics() {
                     &String::from_utf8_lossy(&output.stdout),
                 );
             }
-            let port = support::free_port();
-            let mut cmd = support::command(&home);
-            with_secrets(&mut cmd);
-            let log_path = home.join(format!("daemon-{log_format}.log"));
-            let mut child = cmd
-                .args([
-                    "--log-format",
-                    log_format,
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "-c",
-                ])
-                .arg(&config)
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log_path).unwrap())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let metrics = loop {
-                let (status, body) = support::http_get(port, "/metrics");
-                if status == 200 && body.contains("routewarden_violation{") {
-                    break body;
-                }
-                assert!(Instant::now() < deadline, "the daemon audited");
-                std::thread::sleep(Duration::from_millis(100));
-            };
-            std::thread::sleep(Duration::from_millis(1500));
-            let _ = child.kill();
-            let _ = child.wait();
+            let daemon =
+                support::Daemon::spawn(&home, &format!("daemon-{log_format}.log"), |cmd| {
+                    with_secrets(cmd);
+                    cmd.args(["--log-format", log_format, "-c"]).arg(&config);
+                });
+            // Two cycles at trace level, the first of them published.
+            daemon.wait_for(
+                |d| d.cycles() >= 2.0 && d.log_text().contains("audit cycle finished"),
+                "two audit cycles, logged",
+            );
+            let metrics = daemon.metrics();
+            assert!(
+                metrics.contains("routewarden_violation{"),
+                "the daemon audited:\n{metrics}"
+            );
+            let log_path = daemon.log.clone();
+            drop(daemon);
             assert_clean("/metrics", &metrics);
             let log = std::fs::read_to_string(&log_path).unwrap();
             assert!(log.contains("audit cycle finished"));

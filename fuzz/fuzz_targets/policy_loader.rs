@@ -18,7 +18,7 @@ fuzz_target!(|text: &str| {
                 ..Route::default()
             };
             for (_, rule) in set.enabled() {
-                let _ = rule.violated_by(&route, &Context::of(&api));
+                let _ = rule.violated_by(&Context::of(&api).route(&route));
             }
         }
         Err(err) => {

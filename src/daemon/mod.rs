@@ -346,7 +346,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
         tracing::warn!(
             rule_id = %f.rule.id, severity = %f.severity(), target_name = f.target_name.as_deref(),
             region = f.region.as_deref(), api_id = %f.api_id, api_name = f.api_name.as_deref(),
-            route_key = %f.route_key, status = f.status.as_str(), message = %f.message,
+            route_key = %f.route_key, status = f.status.as_str(), explanation = %f.message,
             "violation opened"
         );
     }
@@ -369,7 +369,8 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
         tracing::info!(target_name = %target, region = %region, api_id = %api_id, "API no longer exists; its series are removed");
     }
 
-    publish_state(metrics, state, loaded.config.audit.max_violation_series);
+    let cap = loaded.config.audit.max_violation_series;
+    metrics.rebuild(|| publish_state(metrics, state, cap));
     let complete = errors == Some(0);
     let elapsed = started.elapsed();
     metrics
@@ -479,5 +480,43 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(no_panic(async { Ok::<_, Error>(7) }).await.unwrap(), 7);
+    }
+
+    #[test]
+    fn a_scrape_never_sees_a_cycle_half_published() {
+        use routewarden_core::inventory::Api;
+        let mut state = state::State::default();
+        let key = ("t".to_owned(), "r".to_owned(), "a1".to_owned());
+        let entry = state::ApiEntry {
+            api: Api {
+                api_id: "a1".into(),
+                target_name: Some("t".into()),
+                region: Some("r".into()),
+                ..Api::default()
+            },
+            findings: Vec::new(),
+            up: true,
+            last_success: 1.0,
+        };
+        state.apis.insert(key, entry);
+        let metrics = Arc::new(Metrics::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let publisher = {
+            let (metrics, stop) = (metrics.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    metrics.rebuild(|| publish_state(&metrics, &state, 100));
+                }
+            })
+        };
+        while !metrics.render().contains("routewarden_api_up{") {
+            std::thread::yield_now();
+        }
+        let missing = (0..300)
+            .filter(|_| !metrics.render().contains("routewarden_api_up{"))
+            .count();
+        stop.store(true, Ordering::Relaxed);
+        publisher.join().unwrap();
+        assert_eq!(missing, 0, "scrapes that saw the API's series missing");
     }
 }

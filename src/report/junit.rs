@@ -49,8 +49,12 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     let mut used = vec![false; outcome.findings.len()];
     let mut suites: Vec<TestSuite> = Vec::new();
     let mut suite_of: HashMap<(Option<&str>, &str), usize> = HashMap::new();
-    let rules = |subject: Subject| outcome.rules.iter().filter(move |r| r.subject == subject);
     for api in &outcome.inventory.apis {
+        // The rules evaluated on this API, by subject: a rule whose parts
+        // were not read (authorizers of a v1 fleet file) has no cases.
+        let rules = |subject: Subject| {
+            (outcome.rules.iter()).filter(move |r| r.subject == subject && r.needs.met_by(api))
+        };
         let target = api.target_name.as_deref();
         let mut suite = TestSuite::new(escape(&super::api_label(&api.api_id, api.name.as_deref())));
         let classname = classname(target, &api.api_id);

@@ -266,6 +266,7 @@ mod tests {
             remediation: None,
             enabled: true,
             subject: routewarden_core::finding::Subject::Route,
+            needs: Default::default(),
         });
         let finding = Finding::new(&api, &route, rule, Status::Violation, String::new(), None);
         let result = serde_json::to_value(result(&finding, Some(0))).unwrap();

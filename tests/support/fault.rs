@@ -145,11 +145,22 @@ pub struct Throttle {
     pub retry_after_s: Option<u64>,
 }
 
+/// A token bucket that only measures a client's rate on the server's clock:
+/// requests beyond it are counted in [`Counts::over_rate`] and served all the
+/// same, so that the client is never slowed down by throttling.
+#[derive(Debug, Clone, Copy)]
+pub struct Meter {
+    pub rate: f64,
+    pub burst: f64,
+}
+
 /// What the server served.
 #[derive(Debug, Clone, Default)]
 pub struct Counts {
     pub requests: u64,
     pub throttled: u64,
+    /// Requests beyond the [`Meter`]'s rate (served).
+    pub over_rate: u64,
     pub faults: u64,
     /// Requests by path (`/v2/apis`, `/v2/apis/{id}`, `/v2/apis/{id}/routes`).
     pub by_path: BTreeMap<String, u64>,
@@ -175,6 +186,10 @@ struct Inner {
     throttle: Option<Throttle>,
     tokens: f64,
     last_refill: Instant,
+    /// How long every request is held, in flight, before it is answered.
+    latency: Duration,
+    /// The meter, its tokens and its last refill.
+    meter: Option<(Meter, f64, Instant)>,
     counts: Counts,
 }
 
@@ -195,6 +210,8 @@ impl FaultServer {
             throttle: None,
             tokens: 0.0,
             last_refill: Instant::now(),
+            latency: Duration::ZERO,
+            meter: None,
             counts: Counts::default(),
         }));
         let app = Router::new()
@@ -229,6 +246,17 @@ impl FaultServer {
     /// Largest page the server sends, whatever MaxResults asks.
     pub fn set_page_cap(&self, cap: usize) {
         self.inner.lock().unwrap().page_cap = cap;
+    }
+
+    /// Holds every request this long before answering it, so that requests
+    /// a client sends at once are seen in flight together.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inner.lock().unwrap().latency = latency;
+    }
+
+    /// Measures the rate of requests against `meter`, starting full.
+    pub fn set_meter(&self, meter: Option<Meter>) {
+        self.inner.lock().unwrap().meter = meter.map(|m| (m, m.burst, Instant::now()));
     }
 
     pub fn add_fault(&self, rule: Rule) {
@@ -356,12 +384,22 @@ async fn gate(
     api_id: Option<&str>,
     paged: bool,
 ) -> Result<Option<Fault>, Response> {
-    let (throttled, fault) = {
+    let (throttled, fault, latency) = {
         let mut s = inner.lock().unwrap();
         s.counts.requests += 1;
         s.counts.in_flight += 1;
         s.counts.max_in_flight = s.counts.max_in_flight.max(s.counts.in_flight);
         *s.counts.by_path.entry(path).or_default() += 1;
+        if let Some((meter, tokens, last)) = s.meter {
+            let now = Instant::now();
+            let tokens =
+                (tokens + now.duration_since(last).as_secs_f64() * meter.rate).min(meter.burst);
+            let conforms = tokens >= 1.0;
+            s.meter = Some((meter, if conforms { tokens - 1.0 } else { tokens }, now));
+            if !conforms {
+                s.counts.over_rate += 1;
+            }
+        }
         let mut throttled = None;
         if let Some(t) = s.throttle {
             let now = Instant::now();
@@ -393,8 +431,11 @@ async fn gate(
                 s.counts.faults += 1;
             }
         }
-        (throttled, fault)
+        (throttled, fault, s.latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     if let Some(t) = throttled {
         let mut response = error(429, Some("TooManyRequestsException"), "Too Many Requests");
         if let Some(ms) = t.retry_after_ms {

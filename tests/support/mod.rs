@@ -115,42 +115,156 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The daemon, started with `--listen` on a free 127.0.0.1 port and JSON
-/// logs in `home/daemon.log`; killed when dropped.
+/// How long a test waits for a condition before it fails. Generous: on a
+/// loaded machine a wait may take longer, never fail; a condition that never
+/// comes still fails the test, naming what it waited for.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls `condition` every 100 ms until it holds; fails naming `what` once
+/// `limit` has passed.
+pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of the first sample of `name` that carries all of `labels`.
+pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let matches = series.starts_with(&format!("{name}{{")) || series == name;
+            let labelled = labels
+                .iter()
+                .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")));
+            (matches && labelled).then(|| value.parse().ok()).flatten()
+        })
+}
+
+/// Finished audit cycles in a /metrics text, whatever their outcome.
+pub fn cycles(metrics: &str) -> f64 {
+    ["complete", "partial"]
+        .iter()
+        .filter_map(|outcome| {
+            sample(
+                metrics,
+                "routewarden_audit_cycles_total",
+                &[("outcome", outcome)],
+            )
+        })
+        .sum()
+}
+
+/// Finished audit cycles that read everything.
+pub fn complete_cycles(metrics: &str) -> f64 {
+    sample(
+        metrics,
+        "routewarden_audit_cycles_total",
+        &[("outcome", "complete")],
+    )
+    .unwrap_or(0.0)
+}
+
+/// Whether the server closes the connection (EOF, a 408, or a reset) by
+/// `deadline`; false if it is still open then, or sends anything else.
+pub fn closed_by(mut stream: &std::net::TcpStream, deadline: Instant) -> bool {
+    use std::io::Read;
+    let wait = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 256];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        Err(err) => err.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+/// The daemon, started with `--listen` on a free 127.0.0.1 port, its logs
+/// (stderr) in a file under `home`; killed when dropped.
 pub struct Daemon {
     pub child: Child,
     pub port: u16,
     pub home: PathBuf,
+    /// Where its stderr goes.
+    pub log: PathBuf,
 }
 
 impl Daemon {
-    /// Starts it with `args` and waits until /healthz answers.
+    /// Starts it with `args` and JSON logs in `home/daemon.log`, and waits
+    /// until /healthz answers.
     pub fn start(home: &Path, args: &[&str]) -> Daemon {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let child = command(home)
-            .args(["--listen", &listen, "--log-format", "json"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(home.join("daemon.log")).unwrap())
-            .spawn()
-            .expect("the daemon starts");
-        let daemon = Daemon {
-            child,
-            port,
-            home: home.to_path_buf(),
-        };
-        daemon.wait_for(|d| d.get("/healthz").0 == 200, "listening");
+        Daemon::spawn(home, "daemon.log", |cmd| {
+            cmd.args(["--log-format", "json"]).args(args);
+        })
+    }
+
+    /// Starts it as `setup` prepares [`command`] (arguments, environment),
+    /// with `--listen` added and stderr in `home/log`; waits until /healthz
+    /// answers. A port taken between [`free_port`] and the daemon's bind is
+    /// retried on another.
+    pub fn spawn(home: &Path, log: &str, setup: impl Fn(&mut Command)) -> Daemon {
+        let log = home.join(log);
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = command(home);
+            setup(&mut cmd);
+            let child = cmd
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("the daemon starts");
+            let mut daemon = Daemon {
+                child,
+                port,
+                home: home.to_path_buf(),
+                log: log.clone(),
+            };
+            let deadline = Instant::now() + WAIT;
+            loop {
+                if daemon.get("/healthz").0 == 200 {
+                    return daemon;
+                }
+                if let Some(status) = daemon.child.try_wait().unwrap() {
+                    let text = daemon.log_text();
+                    assert!(
+                        text.contains("cannot listen"),
+                        "the daemon exited ({status}) before listening:\n{text}"
+                    );
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out after {WAIT:?} waiting for the daemon to listen:\n{}",
+                    daemon.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        panic!("the daemon found no free port in three tries");
+    }
+
+    /// Starts it with `args` and waits until the first cycle has finished
+    /// (/readyz).
+    pub fn start_ready(home: &Path, args: &[&str]) -> Daemon {
+        let daemon = Daemon::start(home, args);
+        daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
         daemon
     }
 
     /// Starts it with a config and a fleet file and waits until the first
     /// cycle has finished (/readyz).
     pub fn ready(home: &Path, config: &Path, routes: &str) -> Daemon {
-        let config = config.to_str().unwrap();
-        let daemon = Daemon::start(home, &["-c", config, "--routes", routes]);
-        daemon.wait_for(|d| d.get("/readyz").0 == 200, "ready");
-        daemon
+        Daemon::start_ready(home, &["-c", config.to_str().unwrap(), "--routes", routes])
     }
 
     /// `(status, body)` of a GET.
@@ -158,19 +272,66 @@ impl Daemon {
         http_get(self.port, path)
     }
 
+    /// /metrics as published between two cycles: two scrapes 50 ms apart
+    /// that agree. At the end of every cycle the daemon rebuilds its per-API
+    /// and per-violation series (reset, then set one by one); a scrape in
+    /// between sees some of them missing, which a test must not take for the
+    /// state.
     pub fn metrics(&self) -> String {
-        let (status, body) = self.get("/metrics");
-        assert_eq!(status, 200);
-        body
+        let scrape = || {
+            let (status, body) = self.get("/metrics");
+            assert_eq!(status, 200, "/metrics answers");
+            body
+        };
+        let deadline = Instant::now() + WAIT;
+        let mut last = scrape();
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let next = scrape();
+            if next == last {
+                return next;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/metrics did not hold still for 50 ms in {WAIT:?}"
+            );
+            last = next;
+        }
     }
 
-    /// Waits up to 30 s for a condition.
+    /// What it has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Finished audit cycles, whatever their outcome.
+    pub fn cycles(&self) -> f64 {
+        cycles(&self.metrics())
+    }
+
+    /// Waits up to [`WAIT`] for a condition; fails at once, with the log, if
+    /// the daemon has died.
     pub fn wait_for(&self, condition: impl Fn(&Daemon) -> bool, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + WAIT;
         while !condition(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            assert!(
+                self.get("/healthz").0 == 200,
+                "the daemon stopped answering while waiting for: {what}\n{}",
+                self.log_text()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {WAIT:?} waiting for: {what}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until at least `n` cycles have finished after the `since`-th
+    /// (a count read from [`Daemon::cycles`]). The first of them may have
+    /// started before `since` was read; the `n`-th (n >= 2) started after.
+    pub fn wait_for_cycles(&self, since: f64, n: u32, what: &str) {
+        self.wait_for(|d| d.cycles() >= since + f64::from(n), what);
     }
 
     pub fn signal(&self, signal: &str) {
@@ -219,23 +380,27 @@ impl Moto {
             );
             return None;
         }
-        let port = free_port();
-        let child = Command::new(&path)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        let moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        // A port taken between `free_port` and moto's bind: moto exits, and
+        // another port is tried.
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new(&path)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto_server starts");
+            let mut moto = Moto { child, port };
+            let mut exited = false;
+            wait_until(&format!("moto_server to listen on {port}"), WAIT, || {
+                exited = moto.child.try_wait().unwrap().is_some();
+                exited || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if !exited {
+                return Some(moto);
+            }
         }
-        Some(moto)
+        panic!("moto_server exited before listening, three times");
     }
 
     pub fn url(&self) -> String {

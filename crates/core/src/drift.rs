@@ -101,6 +101,7 @@ impl Change {
             remediation: Some(remediation.into()),
             enabled: true,
             subject,
+            needs: Default::default(),
         }
     }
 }

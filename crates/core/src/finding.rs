@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::inventory::{Api, Location, Route};
-use crate::policy::{ExemptionInfo, RuleInfo};
+use crate::policy::{Context, ExemptionInfo, RuleInfo};
 
 /// How bad a violation is. Ordered: `Info < Low < ... < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -135,6 +135,40 @@ pub struct Finding {
 impl Finding {
     pub fn severity(&self) -> Severity {
         self.rule.severity
+    }
+
+    /// A finding of `rule` on what the context holds: a route, a stage, or
+    /// the API itself.
+    pub fn of(
+        ctx: &Context<'_>,
+        rule: Arc<RuleInfo>,
+        status: Status,
+        message: String,
+        exemption: Option<Arc<ExemptionInfo>>,
+    ) -> Finding {
+        let api = ctx.api;
+        if let Some(route) = ctx.route {
+            return Finding::new(api, route, rule, status, message, exemption);
+        }
+        Finding {
+            rule,
+            status,
+            target_name: api.target_name.clone(),
+            region: api.region.clone(),
+            api_id: api.api_id.clone(),
+            api_name: api.name.clone(),
+            subject: if ctx.stage.is_some() {
+                Subject::Stage
+            } else {
+                Subject::Api
+            },
+            route_id: None,
+            route_key: String::new(),
+            stage: ctx.stage.map(|s| s.stage_name.as_str().into()),
+            message,
+            exemption,
+            location: api.origin.0.as_deref().cloned(),
+        }
     }
 
     /// A finding of `rule` on a route of an API, with the names reports need.

@@ -16,7 +16,7 @@ fn holds(condition: &str, route: &Route, api: &Api) -> bool {
     );
     let set =
         PolicySet::load_str("property.toml", &text).unwrap_or_else(|e| panic!("{condition}: {e}"));
-    !set.rules[0].violated_by(route, &Context::of(api))
+    !set.rules[0].violated_by(&Context::of(api).route(route))
 }
 
 fn leaf() -> impl Strategy<Value = String> {

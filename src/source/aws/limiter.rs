@@ -298,6 +298,55 @@ mod tests {
         assert_eq!(times.last().copied(), Some(Duration::from_millis(1750)));
     }
 
+    /// Whether the longest of many seeded full-jitter draws shows the range
+    /// `[0, cap]`: within 5 % of its top, never above it.
+    fn near_cap(observed: Duration, cap: Duration) -> bool {
+        observed <= cap && observed >= cap.mul_f64(0.95)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consecutive_throttles_double_the_jitter_range_up_to_the_cap() {
+        let max_backoff = Duration::from_secs(4);
+        // 200 limiters with fixed seeds, each throttled 7 times in a row: the
+        // n-th cooldowns of all of them span [0, 0.5 s * 2^n], capped at 4 s.
+        let waits: Vec<Vec<Duration>> = (0..200u64)
+            .map(|seed| {
+                let limiter = Limiter::with_seed("a/r", 10.0, 10, max_backoff, seed);
+                (0..7)
+                    .map(|_| limiter.on_throttle(Instant::now(), None))
+                    .collect()
+            })
+            .collect();
+        let mut caps = Vec::new();
+        for n in 0..7usize {
+            let cap = BASE_BACKOFF.saturating_mul(1 << n).min(max_backoff);
+            let observed = waits.iter().map(|w| w[n]).max().unwrap();
+            assert!(
+                near_cap(observed, cap),
+                "throttle {}: the longest of 200 cooldowns is {observed:?}, the range [0, {cap:?}]",
+                n + 1
+            );
+            caps.push(observed);
+        }
+        // 0.5, 1, 2, 4 s: each range twice the one before, until the cap.
+        for n in 1..4 {
+            assert!(
+                caps[n] > caps[n - 1].mul_f64(1.8),
+                "throttle {}: {:?} after {:?}: the backoff grows",
+                n + 1,
+                caps[n],
+                caps[n - 1]
+            );
+        }
+        // A success starts over at the first range.
+        let limiter = Limiter::with_seed("a/r", 10.0, 10, max_backoff, 1);
+        for _ in 0..7 {
+            limiter.on_throttle(Instant::now(), None);
+        }
+        limiter.on_success();
+        assert!(limiter.on_throttle(Instant::now(), None) <= BASE_BACKOFF);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_throttle_cools_everyone_down_with_full_jitter_under_the_cap() {
         let limiter = Limiter::with_seed("a/r", 10.0, 10, Duration::from_secs(4), 7);
@@ -311,10 +360,6 @@ mod tests {
             assert!(wait <= ceiling, "attempt {n}: {wait:?} <= {ceiling:?}");
             ceilings.push(wait);
         }
-        assert!(
-            ceilings.iter().any(|w| *w > Duration::from_secs(1)),
-            "grows: {ceilings:?}"
-        );
         // Whoever acquires next waits out the longest cooldown set.
         let longest = *ceilings.iter().max().unwrap();
         let start = Instant::now();
@@ -412,14 +457,28 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_and_are_capped() {
+        let max = Duration::from_secs(3);
         let mut rng = fastrand::Rng::with_seed(5);
+        let mut caps = Vec::new();
         for attempt in 0..20 {
-            let delay = retry_delay(attempt, Duration::from_secs(3), &mut rng);
+            let cap = BASE_BACKOFF.saturating_mul(1 << attempt.min(16)).min(max);
+            let observed = (0..200)
+                .map(|_| retry_delay(attempt, max, &mut rng))
+                .max()
+                .unwrap();
             assert!(
-                delay
-                    <= BASE_BACKOFF
-                        .saturating_mul(1 << attempt.min(16))
-                        .min(Duration::from_secs(3))
+                near_cap(observed, cap),
+                "attempt {attempt}: the longest of 200 delays is {observed:?}, the range [0, {cap:?}]"
+            );
+            caps.push(observed);
+        }
+        // 0.5, 1, 2 s, then the cap of 3 s.
+        for attempt in 1..3 {
+            assert!(
+                caps[attempt] > caps[attempt - 1].mul_f64(1.8),
+                "attempt {attempt}: {:?} after {:?}: the delay grows",
+                caps[attempt],
+                caps[attempt - 1]
             );
         }
     }

@@ -11,4 +11,8 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "hygiene.toml",
         include_str!("../../../../policies/hygiene.toml"),
     ),
+    (
+        "context.toml",
+        include_str!("../../../../policies/context.toml"),
+    ),
 ];

@@ -9,11 +9,12 @@ use regex::RegexBuilder;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::eval::{Condition, Glob, Op, Test};
-use super::field::{API_FIELDS, Field, ROUTE_FIELDS, Type};
+use super::eval::{Cmp, Condition, Glob, Op, Test};
+use super::field::{FIELDS, Field, KEYED, Type};
 use super::{Exemption, ExemptionInfo, Rule, RuleInfo, Severity};
 use crate::diag::{Cursor, describe, regex_error};
 use crate::finding::Subject;
+use crate::inventory::Needs;
 
 const TOP_KEYS: &[&str] = &["rules", "exemptions"];
 const RULE_KEYS: &[&str] = &[
@@ -23,6 +24,7 @@ const RULE_KEYS: &[&str] = &[
     "description",
     "remediation",
     "enabled",
+    "subject",
     "when",
     "require",
 ];
@@ -35,7 +37,6 @@ const EXEMPTION_KEYS: &[&str] = &[
     "owner",
     "expires",
 ];
-const COMBINATORS: &[&str] = &["all", "any", "not"];
 const OPERATORS: &[&str] = &[
     "eq",
     "ne",
@@ -51,6 +52,10 @@ const OPERATORS: &[&str] = &[
     "subset_of",
     "min_len",
     "max_len",
+    "lt",
+    "le",
+    "gt",
+    "ge",
 ];
 /// Regexes are compiled with a size cap, so a hostile policy cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -169,18 +174,37 @@ fn rule(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<(Rule, Ran
         Some(v) => cur.bool(v, "enabled"),
         None => Some(true),
     };
+    let subject = match table.get("subject") {
+        None => Some(Subject::Route),
+        Some(v) => cur.string(v, "subject").and_then(|text| {
+            let subject = [Subject::Route, Subject::Api, Subject::Stage]
+                .into_iter()
+                .find(|s| s.as_str() == text);
+            if subject.is_none() {
+                cur.error(
+                    v.span(),
+                    format_args!("unknown subject `{text}`"),
+                    "expected one of: route (the default), api, stage",
+                );
+            }
+            subject
+        }),
+    };
+    // The fields a condition may name depend on the subject; with an invalid
+    // one, check them as for routes so that their own problems are found too.
+    let of = subject.unwrap_or_default();
     // `Some(None)`: no `when`; `None`: a `when` with errors.
     let when = match table.get("when") {
         Some(v) => cur
             .table(v, "when")
-            .and_then(|t| condition(cur, t))
+            .and_then(|t| condition(cur, of, t))
             .map(Some),
         None => Some(None),
     };
     let require = cur
         .required(table, "require", span.clone(), "a rule")
         .and_then(|v| cur.table(v, "require"))
-        .and_then(|t| condition(cur, t));
+        .and_then(|t| condition(cur, of, t));
 
     let info = RuleInfo {
         id: id?.into(),
@@ -189,12 +213,26 @@ fn rule(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<(Rule, Ran
         description: description?.map(Into::into),
         remediation: remediation?.map(Into::into),
         enabled: enabled?,
-        subject: Subject::Route,
+        subject: subject?,
+        needs: Needs::default(),
     };
+    let when = when?;
+    let require = require?;
+    let reads = when
+        .iter()
+        .chain(Some(&require))
+        .flat_map(Condition::fields);
+    let stages = Needs {
+        stages: info.subject == Subject::Stage,
+        ..Needs::default()
+    };
+    let needs = reads.fold(stages, |needs, field| needs.union(field.needs()));
+    let info = RuleInfo { needs, ..info };
     let rule = Rule {
         info: Arc::new(info),
-        when: when?,
-        require: require?,
+        when,
+        require,
+        needs,
     };
     Some((rule, id_span))
 }
@@ -220,32 +258,115 @@ fn optional_string<'t>(
 
 /// A condition table: every key must hold. `None` when it had errors (which
 /// are reported); the walk goes on so that every problem is found.
-fn condition(cur: &mut Cursor<'_>, table: &DeTable<'_>) -> Option<Condition> {
+fn condition(cur: &mut Cursor<'_>, subject: Subject, table: &DeTable<'_>) -> Option<Condition> {
     all_of(table.iter().map(|(key, value)| {
         let name: &str = key.get_ref().as_ref();
         match name {
-            "all" | "any" => combinator_list(cur, name, value),
+            "all" | "any" => combinator_list(cur, subject, name, value),
             "not" => cur
                 .table(value, "not")
-                .and_then(|t| condition(cur, t))
+                .and_then(|t| condition(cur, subject, t))
                 .map(|c| Condition::Not(Box::new(c))),
-            "api" => api_fields(cur, value),
-            _ => match ROUTE_FIELDS.iter().find(|(n, _)| *n == name) {
-                Some((_, field)) => predicate(cur, field.clone(), value),
-                None => {
-                    let mut expected: Vec<&str> = COMBINATORS.to_vec();
-                    expected.extend(ROUTE_FIELDS.iter().map(|(n, _)| *n));
-                    expected.push("api.<field>");
-                    cur.error(
-                        key.span(),
-                        format_args!("unknown field `{name}`"),
-                        format!("expected a combinator or a field: {}", expected.join(", ")),
-                    );
-                    None
-                }
-            },
+            _ => field(cur, subject, "", key, value),
         }
     }))
+}
+
+/// A field key: a field (its value is a predicate), or a table of fields
+/// (`api`, `api.cors`, `authorizer.jwt`, `stage.access_log`...: TOML dotted
+/// keys nest), or a table of tags (`api.tags.<key>`).
+fn field(
+    cur: &mut Cursor<'_>,
+    subject: Subject,
+    prefix: &str,
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<Condition> {
+    let name = format!("{prefix}{}", key.get_ref());
+    if let Some((_, field)) = FIELDS.iter().find(|(n, _)| *n == name) {
+        return visible(cur, subject, field, key.span())
+            .then(|| predicate(cur, field.clone(), value))
+            .flatten();
+    }
+    let keyed = KEYED.contains(&name.as_str());
+    let namespace = format!("{name}.");
+    if !keyed && !FIELDS.iter().any(|(n, _)| n.starts_with(&namespace)) {
+        unknown_field(cur, key.span(), &name);
+        return None;
+    }
+    let Some(table) = value.get_ref().as_table() else {
+        let example = if keyed {
+            format!("{name}.<key> = <predicate>, e.g. {name}.env = \"prod\"")
+        } else {
+            let first = FIELDS.iter().find(|(n, _)| n.starts_with(&namespace));
+            format!("{} = <predicate>", first.map_or(name.as_str(), |(n, _)| n))
+        };
+        let what = if keyed {
+            "addressed by tag key"
+        } else {
+            "a table of fields"
+        };
+        cur.error(
+            value.span(),
+            format_args!("`{name}` is {what}, found {}", describe(value.get_ref())),
+            format!("write {example}"),
+        );
+        return None;
+    };
+    all_of(table.iter().map(|(key, value)| {
+        if keyed {
+            let field = Field::keyed(&name, key.get_ref()).expect("a keyed table");
+            visible(cur, subject, &field, key.span())
+                .then(|| predicate(cur, field, value))
+                .flatten()
+        } else {
+            field(cur, subject, &namespace, key, value)
+        }
+    }))
+}
+
+/// Whether a rule on `subject` can read the field; an error where it cannot.
+fn visible(cur: &mut Cursor<'_>, subject: Subject, field: &Field, span: Range<usize>) -> bool {
+    let scope = field.scope();
+    if scope.visible_to(subject) {
+        return true;
+    }
+    let what = match scope {
+        super::field::Scope::Stage => "a stage field",
+        _ => "a route field",
+    };
+    let sees = match subject {
+        Subject::Route => {
+            "route fields (with authorizer.* and integration.*), api.*, target_name and region"
+        }
+        Subject::Api => "api.*, target_name and region",
+        Subject::Stage => "stage.*, api.*, target_name and region",
+    };
+    cur.error(
+        span,
+        format_args!(
+            "`{}` is {what}, which a rule with subject = \"{}\" does not have",
+            field.name(),
+            subject.as_str()
+        ),
+        format!("a {} rule sees {sees}", subject.as_str()),
+    );
+    false
+}
+
+fn unknown_field(cur: &mut Cursor<'_>, span: Range<usize>, name: &str) {
+    let names = FIELDS.iter().map(|(n, _)| *n).chain(KEYED.iter().copied());
+    let hint = names
+        .map(|n| (strsim::levenshtein(name, n), n))
+        .filter(|(distance, n)| *distance <= (n.len() / 3).max(2))
+        .min()
+        .map(|(_, n)| format!(": did you mean `{n}`?"))
+        .unwrap_or_default();
+    cur.error(
+        span,
+        format_args!("unknown field `{name}`{hint}"),
+        "expected a combinator (all, any, not) or a field: route fields, api.*, authorizer.*, integration.*, stage.*, target_name, region (docs/policy-language.md lists them)",
+    );
 }
 
 /// Compiles every part, even after one fails, so that every problem is
@@ -274,12 +395,13 @@ fn all_of(parts: impl IntoIterator<Item = Option<Condition>>) -> Option<Conditio
 
 fn combinator_list(
     cur: &mut Cursor<'_>,
+    subject: Subject,
     key: &str,
     value: &Spanned<DeValue<'_>>,
 ) -> Option<Condition> {
     let items = cur.array(value, key)?;
     let conditions = compile_all(items.iter().map(|item| match item.get_ref() {
-        DeValue::Table(t) => condition(cur, t),
+        DeValue::Table(t) => condition(cur, subject, t),
         other => {
             cur.type_error(item, &format!("{key}[]"), "a condition table", other);
             None
@@ -290,52 +412,6 @@ fn combinator_list(
         "all" => Condition::All(conditions),
         _ => Condition::Any(conditions),
     })
-}
-
-/// The `api` table: `id`, `name`, `protocol_type`, and `tags.<key>`.
-fn api_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Condition> {
-    let Some(table) = value.get_ref().as_table() else {
-        cur.error(
-            value.span(),
-            format_args!(
-                "`api` must be a table of API fields, found {}",
-                describe(value.get_ref())
-            ),
-            "write api.name = ..., api.id = ..., api.protocol_type = ... or api.tags.<key> = ...",
-        );
-        return None;
-    };
-    all_of(table.iter().map(|(key, value)| {
-        let name: &str = key.get_ref().as_ref();
-        if name == "tags" {
-            tag_fields(cur, value)
-        } else if let Some((_, field)) = API_FIELDS.iter().find(|(n, _)| *n == name) {
-            predicate(cur, field.clone(), value)
-        } else {
-            cur.error(
-                key.span(),
-                format_args!("unknown field `api.{name}`"),
-                "expected one of: api.id, api.name, api.protocol_type, api.tags.<key>",
-            );
-            None
-        }
-    }))
-}
-
-fn tag_fields(cur: &mut Cursor<'_>, value: &Spanned<DeValue<'_>>) -> Option<Condition> {
-    let Some(table) = value.get_ref().as_table() else {
-        cur.error(
-            value.span(),
-            "`api.tags` must be addressed by tag key",
-            "write api.tags.<key> = <predicate>, e.g. api.tags.env = \"prod\"",
-        );
-        return None;
-    };
-    all_of(
-        table.iter().map(|(key, value)| {
-            predicate(cur, Field::ApiTag(key.get_ref().as_ref().into()), value)
-        }),
-    )
 }
 
 /// A predicate: a shorthand value or a table of operators, all of which must hold.
@@ -379,9 +455,17 @@ fn predicate(
 /// Which field types each operator applies to.
 fn applies_to(op: &str) -> &'static [Type] {
     match op {
-        "eq" | "ne" => &[Type::String, Type::Bool],
+        "eq" | "ne" => &[Type::String, Type::Bool, Type::Integer, Type::Number],
+        "lt" | "le" | "gt" | "ge" => &[Type::Integer, Type::Number],
         "in" | "not_in" | "matches" | "not_matches" | "glob" => &[Type::String],
-        "exists" => &[Type::String, Type::Bool, Type::List, Type::Map],
+        "exists" => &[
+            Type::String,
+            Type::Bool,
+            Type::Integer,
+            Type::Number,
+            Type::List,
+            Type::Map,
+        ],
         "contains" => &[Type::List, Type::Map],
         "contains_any" | "contains_all" | "subset_of" => &[Type::List],
         "min_len" | "max_len" => &[Type::String, Type::List, Type::Map],
@@ -415,7 +499,7 @@ fn operator(
                 "operator `{name}` does not apply to `{field_name}`, which is {}",
                 ty.describe()
             ),
-            format!("`{name}` applies to {}", wanted.join(" or ")),
+            format!("`{name}` applies to {}", one_of(&wanted)),
         );
         return None;
     }
@@ -425,6 +509,9 @@ fn operator(
         && !enum_literals(cur, &field_name, values, operand)
     {
         return None;
+    }
+    if matches!(ty, Type::Integer | Type::Number) {
+        return number(cur, &field_name, name, ty, operand);
     }
     match name {
         "eq" | "ne" => match (ty, operand.get_ref()) {
@@ -521,6 +608,59 @@ fn operator(
             })
         }
         _ => unreachable!("every operator is handled"),
+    }
+}
+
+/// `a, b or c`.
+fn one_of(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// A numeric comparison: an integer operand, or for number fields (and the
+/// ordering operators) a float. `eq 3.5` on an integer field could never hold,
+/// so it is an error, not a silent false.
+fn number(
+    cur: &mut Cursor<'_>,
+    field_name: &str,
+    op: &str,
+    ty: Type,
+    operand: &Spanned<DeValue<'_>>,
+) -> Option<Op> {
+    let cmp = match op {
+        "eq" => Cmp::Eq,
+        "ne" => Cmp::Ne,
+        "lt" => Cmp::Lt,
+        "le" => Cmp::Le,
+        "gt" => Cmp::Gt,
+        _ => Cmp::Ge,
+    };
+    let exact = ty == Type::Integer && matches!(cmp, Cmp::Eq | Cmp::Ne);
+    let value = match operand.get_ref() {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(|i| i as f64),
+        DeValue::Float(f) if !exact => f.as_str().replace('_', "").parse::<f64>().ok(),
+        _ => None,
+    };
+    match value.filter(|v| v.is_finite()) {
+        Some(value) => Some(Op::Num(cmp, value)),
+        None => {
+            let expected = if exact { "an integer" } else { "a number" };
+            cur.error(
+                operand.span(),
+                format_args!(
+                    "`{field_name}` is {}, but `{op}` compares it with {}",
+                    ty.describe(),
+                    describe(operand.get_ref())
+                ),
+                format!("expected {expected}"),
+            );
+            None
+        }
     }
 }
 

@@ -1,11 +1,10 @@
-//! Compiled conditions and their evaluation: a pure function of a route and
-//! its context. Regexes and globs were compiled at load and operand types were
+//! Compiled conditions and their evaluation: a pure function of an evaluation
+//! context (a route, an API or a stage, with what it joins to). Regexes and globs were compiled at load and operand types were
 //! checked against the field table, so evaluation neither fails nor allocates.
 
 use regex::Regex;
 
 use super::field::{Context, Field, Value};
-use crate::inventory::Route;
 
 /// A compiled condition.
 #[derive(Debug, Clone)]
@@ -45,6 +44,44 @@ pub enum Op {
     SubsetOf(Box<[Box<str>]>),
     MinLen(usize),
     MaxLen(usize),
+    /// Numeric comparisons of integer and number fields.
+    Num(Cmp, f64),
+}
+
+/// A numeric comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cmp::Eq => "eq",
+            Cmp::Ne => "ne",
+            Cmp::Lt => "lt",
+            Cmp::Le => "le",
+            Cmp::Gt => "gt",
+            Cmp::Ge => "ge",
+        }
+    }
+
+    #[inline]
+    fn holds(self, value: f64, operand: f64) -> bool {
+        match self {
+            Cmp::Eq => value == operand,
+            Cmp::Ne => value != operand,
+            Cmp::Lt => value < operand,
+            Cmp::Le => value <= operand,
+            Cmp::Gt => value > operand,
+            Cmp::Ge => value >= operand,
+        }
+    }
 }
 
 /// A whole-value glob: `*` any run (`/` included), `?` one character, every
@@ -98,7 +135,12 @@ impl Op {
         if let Value::Absent = value {
             return matches!(
                 self,
-                Op::Exists(false) | Op::NeStr(_) | Op::NeBool(_) | Op::NotIn(_) | Op::NotMatches(_)
+                Op::Exists(false)
+                    | Op::NeStr(_)
+                    | Op::NeBool(_)
+                    | Op::NotIn(_)
+                    | Op::NotMatches(_)
+                    | Op::Num(Cmp::Ne, _)
             );
         }
         match (self, value) {
@@ -119,6 +161,7 @@ impl Op {
             (Op::SubsetOf(xs), Value::List(items)) => items.iter().all(|i| one_of(xs, i)),
             (Op::MinLen(n), v) => v.length().is_some_and(|len| len >= *n),
             (Op::MaxLen(n), v) => v.length().is_some_and(|len| len <= *n),
+            (Op::Num(cmp, x), v) => v.number().is_some_and(|n| cmp.holds(n, *x)),
             // Types were checked at load; a mismatch cannot be reached.
             _ => false,
         }
@@ -149,38 +192,50 @@ impl Op {
             Op::SubsetOf(xs) => format!("subset_of {}", list(xs)),
             Op::MinLen(n) => format!("min_len {n}"),
             Op::MaxLen(n) => format!("max_len {n}"),
+            Op::Num(cmp, x) => format!("{} {x}", cmp.name()),
         }
     }
 }
 
 impl Condition {
-    /// Whether the condition holds for a route in its context.
+    /// Whether the condition holds in the context.
     #[inline]
-    pub fn holds(&self, route: &Route, ctx: &Context<'_>) -> bool {
+    pub fn holds(&self, ctx: &Context<'_>) -> bool {
         match self {
-            Condition::All(items) => items.iter().all(|c| c.holds(route, ctx)),
-            Condition::Any(items) => items.iter().any(|c| c.holds(route, ctx)),
-            Condition::Not(inner) => !inner.holds(route, ctx),
-            Condition::Test(test) => test.op.holds(test.field.read(route, ctx)),
+            Condition::All(items) => items.iter().all(|c| c.holds(ctx)),
+            Condition::Any(items) => items.iter().any(|c| c.holds(ctx)),
+            Condition::Not(inner) => !inner.holds(ctx),
+            Condition::Test(test) => test.op.holds(test.field.read(ctx)),
+        }
+    }
+
+    /// Every field the condition reads.
+    pub fn fields(&self) -> Box<dyn Iterator<Item = &Field> + '_> {
+        match self {
+            Condition::All(items) | Condition::Any(items) => {
+                Box::new(items.iter().flat_map(Condition::fields))
+            }
+            Condition::Not(inner) => inner.fields(),
+            Condition::Test(test) => Box::new(std::iter::once(&test.field)),
         }
     }
 
     /// Says why the condition does not hold, naming the fields involved. Called
     /// only for violations, so it may allocate.
-    pub fn explain(&self, route: &Route, ctx: &Context<'_>) -> String {
+    pub fn explain(&self, ctx: &Context<'_>) -> String {
         match self {
             Condition::All(items) => items
                 .iter()
-                .find(|c| !c.holds(route, ctx))
-                .map_or_else(String::new, |c| c.explain(route, ctx)),
+                .find(|c| !c.holds(ctx))
+                .map_or_else(String::new, |c| c.explain(ctx)),
             Condition::Any(items) if items.is_empty() => "`any = []` never holds".to_owned(),
             Condition::Any(items) => {
-                let parts: Vec<String> = items.iter().map(|c| c.explain(route, ctx)).collect();
+                let parts: Vec<String> = items.iter().map(|c| c.explain(ctx)).collect();
                 format!("none of: {}", parts.join("; "))
             }
             Condition::Not(inner) => format!("not expected: {}", inner.describe()),
             Condition::Test(test) => {
-                let actual = describe_value(test.field.read(route, ctx));
+                let actual = describe_value(test.field.read(ctx));
                 format!(
                     "{} is {actual} (requires: {})",
                     test.field.name(),
@@ -212,8 +267,10 @@ fn describe_value(value: Value<'_>) -> String {
         Value::Absent => "absent".to_owned(),
         Value::Str(s) => format!("{s:?}"),
         Value::Bool(b) => b.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::Num(n) => n.to_string(),
         Value::List(items) => format!("{items:?}"),
-        Value::Models(map) => format!("{:?}", map.keys().collect::<Vec<_>>()),
+        Value::StrMap(map) => format!("{:?}", map.keys().collect::<Vec<_>>()),
         Value::Parameters(map) => format!("{:?}", map.keys().collect::<Vec<_>>()),
     }
 }
@@ -223,7 +280,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::inventory::{Api, ParameterConstraints};
+    use crate::inventory::{Api, ParameterConstraints, Route};
 
     fn boxed(items: &[&str]) -> Box<[Box<str>]> {
         items.iter().map(|s| Box::from(*s)).collect()
@@ -260,7 +317,7 @@ mod tests {
     fn check(field: Field, op: Op) -> bool {
         let route = route();
         let api = api();
-        Condition::Test(Test { field, op }).holds(&route, &Context::of(&api))
+        Condition::Test(Test { field, op }).holds(&Context::of(&api).route(&route))
     }
 
     #[test]
@@ -326,8 +383,8 @@ mod tests {
         let mut empty = route();
         empty.authorization_scopes = Some(vec![]);
         let api = api();
-        let ctx = Context::of(&api);
-        assert!(Op::Exists(false).holds(Field::AuthorizationScopes.read(&empty, &ctx)));
+        let ctx = Context::of(&api).route(&empty);
+        assert!(Op::Exists(false).holds(Field::AuthorizationScopes.read(&ctx)));
     }
 
     #[test]
@@ -387,7 +444,7 @@ mod tests {
         let mut unicode = route();
         unicode.operation_name = Some("héllo✓".into());
         let api = api();
-        let value = Field::OperationName.read(&unicode, &Context::of(&api));
+        let value = Field::OperationName.read(&Context::of(&api).route(&unicode));
         assert!(
             Op::MaxLen(6).holds(value) && Op::MinLen(6).holds(value),
             "6 chars, 9 bytes"
@@ -454,21 +511,21 @@ mod tests {
         };
         let route = route();
         let api = api();
-        let ctx = Context::of(&api);
-        assert!(Condition::All(Box::new([])).holds(&route, &ctx));
-        assert!(!Condition::Any(Box::new([])).holds(&route, &ctx));
-        assert!(Condition::All(Box::new([t(), t()])).holds(&route, &ctx));
-        assert!(!Condition::All(Box::new([t(), f()])).holds(&route, &ctx));
-        assert!(Condition::Any(Box::new([f(), t()])).holds(&route, &ctx));
-        assert!(Condition::Not(Box::new(f())).holds(&route, &ctx));
-        assert!(!Condition::Not(Box::new(t())).holds(&route, &ctx));
+        let ctx = Context::of(&api).route(&route);
+        assert!(Condition::All(Box::new([])).holds(&ctx));
+        assert!(!Condition::Any(Box::new([])).holds(&ctx));
+        assert!(Condition::All(Box::new([t(), t()])).holds(&ctx));
+        assert!(!Condition::All(Box::new([t(), f()])).holds(&ctx));
+        assert!(Condition::Any(Box::new([f(), t()])).holds(&ctx));
+        assert!(Condition::Not(Box::new(f())).holds(&ctx));
+        assert!(!Condition::Not(Box::new(t())).holds(&ctx));
     }
 
     #[test]
     fn explanations_name_the_field_and_its_value() {
         let route = route();
         let api = api();
-        let ctx = Context::of(&api);
+        let ctx = Context::of(&api).route(&route);
         let cond = Condition::All(Box::new([
             Condition::Test(Test {
                 field: Field::Method,
@@ -480,7 +537,7 @@ mod tests {
             }),
         ]));
         assert_eq!(
-            cond.explain(&route, &ctx),
+            cond.explain(&ctx),
             "authorizer_id is \"\" (requires: present and not empty)"
         );
     }

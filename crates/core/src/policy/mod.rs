@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::diag::{self, Cursor, Diagnostics, LoadError};
 pub use crate::finding::Severity;
 use crate::finding::{Finding, Status, Subject};
-use crate::inventory::{Api, Needs, Route};
+use crate::inventory::{Api, Needs};
 pub use builtin::BUILTIN_FILES;
 pub use eval::Condition;
 pub use field::Context;
@@ -36,6 +36,9 @@ pub struct RuleInfo {
     pub enabled: bool,
     /// What the rule evaluates: routes (the default), APIs or stages.
     pub subject: Subject,
+    /// What must be read for it to be evaluated (see [`Rule::needs`]).
+    #[serde(skip)]
+    pub needs: Needs,
 }
 
 /// A compiled rule: a route that satisfies `when` (or any route, without it)
@@ -45,24 +48,36 @@ pub struct Rule {
     pub info: Arc<RuleInfo>,
     pub when: Option<Condition>,
     pub require: Condition,
+    /// What must be read for the rule to be evaluated: an API whose
+    /// authorizers (say) are unknown is not evaluated by rules on them.
+    pub needs: Needs,
+}
+
+impl RuleInfo {
+    /// Whether the rule is evaluated on the routes of the API: a route rule
+    /// whose parts the API holds.
+    pub fn judges_routes_of(&self, api: &Api) -> bool {
+        self.subject == Subject::Route && self.needs.met_by(api)
+    }
 }
 
 impl Rule {
-    /// Whether the rule applies to the route.
+    /// Whether the rule applies in the context.
     #[inline]
-    pub fn applies(&self, route: &Route, ctx: &Context<'_>) -> bool {
-        self.when.as_ref().is_none_or(|when| when.holds(route, ctx))
+    pub fn applies(&self, ctx: &Context<'_>) -> bool {
+        self.when.as_ref().is_none_or(|when| when.holds(ctx))
     }
 
-    /// Whether the route violates the rule. Allocates nothing.
+    /// Whether the context (a route, an API or a stage, as the rule's
+    /// subject says) violates the rule. Allocates nothing.
     #[inline]
-    pub fn violated_by(&self, route: &Route, ctx: &Context<'_>) -> bool {
-        self.applies(route, ctx) && !self.require.holds(route, ctx)
+    pub fn violated_by(&self, ctx: &Context<'_>) -> bool {
+        self.applies(ctx) && !self.require.holds(ctx)
     }
 
-    /// Why a violating route fails `require`, e.g. `authorization_type is "NONE", expected ne "NONE"`.
-    pub fn explain(&self, route: &Route, ctx: &Context<'_>) -> String {
-        self.require.explain(route, ctx)
+    /// Why a violation fails `require`, e.g. `authorization_type is "NONE", expected ne "NONE"`.
+    pub fn explain(&self, ctx: &Context<'_>) -> String {
+        self.require.explain(ctx)
     }
 }
 
@@ -98,19 +113,24 @@ pub struct Exemption {
 }
 
 impl Exemption {
-    /// Whether it covers a route of an API (matched by id or by name).
-    pub fn covers(&self, route: &Route, ctx: &Context<'_>) -> bool {
-        let api = self.api.as_ref().is_none_or(|glob| {
-            glob.is_match(ctx.api_id) || ctx.api_name.is_some_and(|name| glob.is_match(name))
+    /// Whether it covers what the context holds: a route of an API (the API
+    /// matched by id or by name), or an API or a stage (whose route key is
+    /// empty).
+    pub fn covers(&self, ctx: &Context<'_>) -> bool {
+        let api = ctx.api;
+        let api_ok = self.api.as_ref().is_none_or(|glob| {
+            glob.is_match(&api.api_id) || api.name.as_deref().is_some_and(|n| glob.is_match(n))
         });
-        api && self
-            .route_key
-            .as_ref()
-            .is_none_or(|g| g.is_match(&route.route_key))
+        let route_key = ctx.route.map_or("", |r| r.route_key.as_str());
+        api_ok
+            && self
+                .route_key
+                .as_ref()
+                .is_none_or(|g| g.is_match(route_key))
             && self
                 .target_name
                 .as_ref()
-                .is_none_or(|g| ctx.target_name.is_some_and(|t| g.is_match(t)))
+                .is_none_or(|g| api.target_name.as_deref().is_some_and(|t| g.is_match(t)))
     }
 
     fn is_active(&self, today: time::Date) -> bool {
@@ -165,6 +185,8 @@ pub struct PolicySet {
     pub exemptions: Vec<Exemption>,
     /// For each rule, the exemptions naming it or `*`, in file order.
     by_rule: Vec<Vec<usize>>,
+    /// The enabled rules of each subject (route, API, stage), in load order.
+    by_subject: [Vec<usize>; 3],
 }
 
 impl PolicySet {
@@ -172,34 +194,65 @@ impl PolicySet {
     /// makes GetAuthorizers, GetIntegrations and GetStages calls only for
     /// what is needed.
     pub fn needs(&self) -> Needs {
-        Needs::default()
+        self.enabled()
+            .fold(Needs::default(), |needs, (_, rule)| needs.union(rule.needs))
     }
 
-    /// Appends the findings of one API's routes against every enabled rule,
-    /// with exemptions applied; `today` (UTC) decides which have expired.
-    /// Pure: the same API, policies and day give the same findings.
+    /// Appends the findings of one API against every enabled rule: API rules
+    /// once, route rules on each route, stage rules on each stage; with
+    /// exemptions applied, `today` (UTC) deciding which have expired. A rule
+    /// whose data the API does not hold (authorizers that were not read) is
+    /// not evaluated on it. Pure: the same API, policies and day give the
+    /// same findings.
     pub fn evaluate(&self, api: &Api, today: time::Date, out: &mut Vec<Finding>) {
         let ctx = Context::of(api);
+        let applicable = |subject: Subject| {
+            self.by_subject[subject as usize]
+                .iter()
+                .map(|&index| (index, &self.rules[index]))
+                .filter(move |(_, rule)| rule.needs.met_by(api))
+        };
+        let check = |index: usize, rule: &Rule, ctx: &Context<'_>, out: &mut Vec<Finding>| {
+            if !rule.violated_by(ctx) {
+                return;
+            }
+            let (status, exemption) = match self.exemption_for(index, ctx, today) {
+                Exempted::No => (Status::Violation, None),
+                Exempted::Active(e) => (Status::Exempted, Some(e)),
+                Exempted::Expired(e) => (Status::ExpiredExemption, Some(e)),
+            };
+            out.push(Finding::of(
+                ctx,
+                rule.info.clone(),
+                status,
+                rule.explain(ctx),
+                exemption,
+            ));
+        };
+        for (index, rule) in applicable(Subject::Api) {
+            check(index, rule, &ctx, out);
+        }
         for route in &api.routes {
-            for (index, rule) in self.enabled() {
-                if !rule.violated_by(route, &ctx) {
-                    continue;
-                }
-                let (status, exemption) = match self.exemption_for(index, route, &ctx, today) {
-                    Exempted::No => (Status::Violation, None),
-                    Exempted::Active(e) => (Status::Exempted, Some(e)),
-                    Exempted::Expired(e) => (Status::ExpiredExemption, Some(e)),
-                };
-                out.push(Finding::new(
-                    api,
-                    route,
-                    rule.info.clone(),
-                    status,
-                    rule.explain(route, &ctx),
-                    exemption,
-                ));
+            let ctx = ctx.route(route);
+            for (index, rule) in applicable(Subject::Route) {
+                check(index, rule, &ctx, out);
             }
         }
+        for stage in api.stages.iter().flatten() {
+            let ctx = ctx.stage(stage);
+            for (index, rule) in applicable(Subject::Stage) {
+                check(index, rule, &ctx, out);
+            }
+        }
+    }
+
+    /// The ids of enabled rules that cannot be evaluated on the API: they
+    /// read parts of it that were not read (a fleet file written before
+    /// routewarden read authorizers, integrations and stages).
+    pub fn unmet(&self, api: &Api) -> impl Iterator<Item = &Arc<str>> {
+        self.enabled()
+            .filter(|(_, rule)| !rule.needs.met_by(api))
+            .map(|(_, rule)| &rule.info.id)
     }
 
     /// Loads and compiles policies; all problems of all files are reported together.
@@ -317,10 +370,15 @@ impl PolicySet {
                     .collect()
             })
             .collect();
+        let mut by_subject: [Vec<usize>; 3] = Default::default();
+        for (index, rule) in rules.iter().enumerate().filter(|(_, r)| r.info.enabled) {
+            by_subject[rule.info.subject as usize].push(index);
+        }
         PolicySet {
             rules,
             exemptions,
             by_rule,
+            by_subject,
         }
     }
 
@@ -334,17 +392,11 @@ impl PolicySet {
 
     /// How a violation of rule `index` by a route stands: an active exemption
     /// wins over an expired one.
-    pub fn exemption_for(
-        &self,
-        index: usize,
-        route: &Route,
-        ctx: &Context<'_>,
-        today: time::Date,
-    ) -> Exempted {
+    pub fn exemption_for(&self, index: usize, ctx: &Context<'_>, today: time::Date) -> Exempted {
         let mut expired = None;
         for &e in &self.by_rule[index] {
             let exemption = &self.exemptions[e];
-            if exemption.covers(route, ctx) {
+            if exemption.covers(ctx) {
                 if exemption.is_active(today) {
                     return Exempted::Active(exemption.info.clone());
                 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::inventory::Api;
+use crate::inventory::{Api, Route};
 
 /// Loads policy text as one file; `Err` holds `line:col message` lines.
 fn load(text: &str) -> Result<PolicySet, String> {
@@ -57,11 +57,13 @@ fn route(key: &str, auth: Option<&str>) -> Route {
     }
 }
 
-/// Ids of the enabled rules the route violates.
+/// Ids of the enabled route rules the route violates (of those that can be
+/// evaluated on the API).
 fn violations(set: &PolicySet, api: &Api, route: &Route) -> Vec<String> {
-    let ctx = Context::of(api);
+    let ctx = Context::of(api).route(route);
     set.enabled()
-        .filter(|(_, r)| r.violated_by(route, &ctx))
+        .filter(|(_, r)| r.info.subject == Subject::Route && r.needs.met_by(api))
+        .filter(|(_, r)| r.violated_by(&ctx))
         .map(|(_, r)| r.info.id.to_string())
         .collect()
 }
@@ -354,7 +356,7 @@ expires = 2020-01-01
     let api = http_api(vec![]);
     let ctx = Context::of(&api);
     let today = time::macros::date!(2026 - 06 - 01);
-    let status = |key: &str| match set.exemption_for(0, &route(key, None), &ctx, today) {
+    let status = |key: &str| match set.exemption_for(0, &ctx.route(&route(key, None)), today) {
         Exempted::No => "none".to_owned(),
         Exempted::Active(e) => format!("active:{}", e.reason),
         Exempted::Expired(e) => format!("expired:{}", e.reason),
@@ -370,13 +372,17 @@ expires = 2020-01-01
     // From the expiry day on, it no longer applies.
     let on_expiry = time::macros::date!(2030 - 01 - 01);
     assert!(matches!(
-        set.exemption_for(0, &route("GET /health", None), &ctx, on_expiry),
+        set.exemption_for(0, &ctx.route(&route("GET /health", None)), on_expiry),
         Exempted::Expired(_)
     ));
     let mut dev = api.clone();
     dev.target_name = Some("shop-dev".into());
     assert!(matches!(
-        set.exemption_for(0, &route("GET /health", None), &Context::of(&dev), today),
+        set.exemption_for(
+            0,
+            &Context::of(&dev).route(&route("GET /health", None)),
+            today
+        ),
         Exempted::No
     ));
 }
@@ -402,7 +408,7 @@ reason = "new"
     .unwrap();
     let api = http_api(vec![]);
     let today = time::macros::date!(2026 - 06 - 01);
-    match set.exemption_for(0, &route("GET /", None), &Context::of(&api), today) {
+    match set.exemption_for(0, &Context::of(&api).route(&route("GET /", None)), today) {
         Exempted::Active(e) => assert_eq!(&*e.reason, "new"),
         other => panic!("{other:?}"),
     }
@@ -464,8 +470,8 @@ expires = "2027-01-01"
     let expected = [
         "5:12 unknown severity `urgent` (in rule `R1`)",
         "6:1 unknown key `colour` in a rule (in rule `R1`)",
-        "7:10 unknown field `methd` (in rule `R1`)",
-        "7:29 unknown field `api.nam` (in rule `R1`)",
+        "7:10 unknown field `methd`: did you mean `method`? (in rule `R1`)",
+        "7:29 unknown field `api.nam`: did you mean `api.name`? (in rule `R1`)",
         "7:54 unknown operator `eqq` for `route_key` (in rule `R1`)",
         "8:34 operator `matches` does not apply to `api_key_required`, which is a boolean (in rule `R1`)",
         "8:70 invalid regex for `path.matches`",
@@ -513,7 +519,10 @@ fn wrong_operand_types_are_load_errors_not_silent_false() {
             "does not apply to `request_models`",
         ),
         ("{ route_key = { exists = \"yes\" } }", "must be a boolean"),
-        ("{ api = \"x\" }", "`api` must be a table"),
+        (
+            "{ api = \"x\" }",
+            "`api` is a table of fields, found a string",
+        ),
         ("{ api.tags = \"x\" }", "addressed by tag key"),
         ("{ any = { method = \"GET\" } }", "must be an array"),
         ("{ all = [\"x\"] }", "must be a condition table"),
@@ -598,4 +607,377 @@ fn enum_literals_are_checked_with_a_did_you_mean() {
         "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = { authorization_type = { matches = \"^(jwt|JWT)$\" }, api.protocol_type = { in = [\"HTTP\", \"WEBSOCKET\"] } }\nwhen = { authorization_type = { not_in = [\"NONE\", \"AWS_IAM\", \"CUSTOM\", \"JWT\"] } }\n",
     )
     .unwrap();
+}
+
+// --- The whole API (policy language v2) ---
+
+use crate::inventory::{
+    AccessLogSettings, Authorizer, Cors, Integration, JwtConfiguration, Needs, RouteSettings, Stage,
+};
+
+/// An API with a JWT authorizer `jwt1`, a Lambda authorizer `lam1`, an HTTP
+/// integration `int1` and a Lambda integration `int2`, and two stages.
+fn whole_api(routes: Vec<Route>) -> Api {
+    let jwt = |audience: Option<Vec<String>>, issuer: &str| JwtConfiguration {
+        audience,
+        issuer: Some(issuer.into()),
+    };
+    Api {
+        authorizers: Some(vec![
+            Authorizer {
+                authorizer_id: "jwt1".into(),
+                authorizer_type: Some("JWT".into()),
+                jwt_configuration: Some(jwt(Some(vec!["app".into()]), "https://idp.example/")),
+                ..Authorizer::default()
+            },
+            Authorizer {
+                authorizer_id: "jwt2".into(),
+                authorizer_type: Some("JWT".into()),
+                jwt_configuration: Some(jwt(None, "http://idp.example/")),
+                ..Authorizer::default()
+            },
+            Authorizer {
+                authorizer_id: "lam1".into(),
+                authorizer_type: Some("REQUEST".into()),
+                authorizer_result_ttl_in_seconds: Some(300),
+                ..Authorizer::default()
+            },
+        ]),
+        integrations: Some(vec![
+            Integration {
+                integration_id: "int1".into(),
+                integration_type: Some("HTTP_PROXY".into()),
+                integration_uri: Some("HTTP://backend.example/".into()),
+                timeout_in_millis: Some(30000),
+                ..Integration::default()
+            },
+            Integration {
+                integration_id: "int2".into(),
+                integration_type: Some("HTTP_PROXY".into()),
+                connection_type: Some("VPC_LINK".into()),
+                integration_uri: Some("http://internal/".into()),
+                ..Integration::default()
+            },
+        ]),
+        stages: Some(vec![
+            Stage {
+                stage_name: "$default".into(),
+                ..Stage::default()
+            },
+            Stage {
+                stage_name: "prod".into(),
+                access_log_settings: Some(AccessLogSettings {
+                    destination_arn: Some("arn:aws:logs:eu-west-1:1:log-group:x".into()),
+                    format: Some("$context.requestId".into()),
+                }),
+                default_route_settings: Some(RouteSettings {
+                    throttling_rate_limit: Some(12.5),
+                    throttling_burst_limit: Some(20),
+                    logging_level: Some("INFO".into()),
+                    ..RouteSettings::default()
+                }),
+                ..Stage::default()
+            },
+        ]),
+        cors_configuration: Some(Cors {
+            allow_origins: Some(vec!["https://shop.example".into(), "*".into()]),
+            ..Cors::default()
+        }),
+        ..http_api(routes)
+    }
+}
+
+fn with(authorizer: Option<&str>, target: Option<&str>) -> Route {
+    Route {
+        route_key: "GET /x".into(),
+        authorization_type: Some("JWT".into()),
+        authorizer_id: authorizer.map(Into::into),
+        authorization_scopes: Some(vec!["read".into()]),
+        target: target.map(Into::into),
+        ..Route::default()
+    }
+}
+
+/// `rule-id subject where` of every finding of the built-in pack on the API.
+fn findings(api: &Api) -> Vec<String> {
+    let mut out = Vec::new();
+    builtin().evaluate(api, time::macros::date!(2026 - 06 - 01), &mut out);
+    out.iter()
+        .map(|f| {
+            let at = match f.subject {
+                Subject::Route => f.route_key.clone(),
+                Subject::Stage => format!("stage {}", f.stage.as_deref().unwrap()),
+                Subject::Api => "api".to_owned(),
+            };
+            format!("{} {at}", f.rule.id)
+        })
+        .collect()
+}
+
+#[test]
+fn rw010_to_rw013_judge_the_authorizer_and_integration_a_route_joins() {
+    let api = |route: Route| {
+        let mut api = whole_api(vec![route]);
+        api.stages = Some(vec![]);
+        api.cors_configuration = None;
+        api
+    };
+    // A good JWT authorizer and a VPC link: nothing.
+    assert!(findings(&api(with(Some("jwt1"), Some("integrations/int2")))).is_empty());
+    // An authorizer id the API does not have.
+    assert_eq!(findings(&api(with(Some("gone"), None))), ["RW010 GET /x"]);
+    // No audience, and an http:// issuer.
+    assert_eq!(
+        findings(&api(with(Some("jwt2"), None))),
+        ["RW011 GET /x", "RW012 GET /x"]
+    );
+    // Plain HTTP over the internet (any case), not over a VPC link.
+    assert_eq!(
+        findings(&api(with(Some("jwt1"), Some("integrations/int1")))),
+        ["RW013 GET /x"]
+    );
+    // A target that names no integration joins nothing: no RW013.
+    assert!(findings(&api(with(Some("jwt1"), Some("integrations/nope")))).is_empty());
+}
+
+#[test]
+fn rw014_judges_stages_and_rw015_the_api() {
+    let api = whole_api(vec![with(Some("jwt1"), None)]);
+    assert_eq!(findings(&api), ["RW015 api", "RW014 stage $default"]);
+    let mut fixed = api.clone();
+    fixed.cors_configuration = Some(Cors {
+        allow_origins: Some(vec!["https://shop.example".into()]),
+        ..Cors::default()
+    });
+    fixed.stages.as_mut().unwrap().remove(0);
+    assert!(findings(&fixed).is_empty());
+    // No CORS configuration at all: RW015 does not apply.
+    fixed.cors_configuration = None;
+    assert!(findings(&fixed).is_empty());
+}
+
+#[test]
+fn rules_on_parts_that_were_not_read_are_not_evaluated() {
+    // A v1 fleet file: no authorizers, integrations or stages were read. A
+    // route naming an authorizer is not RW010 (unknown is not missing).
+    let api = http_api(vec![with(Some("jwt1"), Some("integrations/int1"))]);
+    assert!(findings(&api).is_empty());
+    let set = builtin();
+    let unmet: Vec<&str> = set.unmet(&api).map(|id| &**id).collect();
+    assert_eq!(unmet, ["RW010", "RW011", "RW012", "RW013", "RW014"]);
+    // Read and empty is known: the authorizer is missing.
+    let mut read = api.clone();
+    read.authorizers = Some(vec![]);
+    assert_eq!(findings(&read), ["RW010 GET /x"]);
+}
+
+#[test]
+fn the_pack_needs_what_its_enabled_rules_read() {
+    assert_eq!(builtin().needs(), Needs::ALL);
+    let v1 = load_files(&[("v1.toml", BUILTIN_FILES[0].1)]).unwrap();
+    assert_eq!(
+        v1.needs(),
+        Needs::default(),
+        "the v1 rules read routes only"
+    );
+    let one = |require: &str, subject: &str| {
+        load(&format!(
+            "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"{subject}\"\nrequire = {require}\n"
+        ))
+        .unwrap()
+        .needs()
+    };
+    assert_eq!(
+        one("{ authorizer.name = { exists = true } }", "route"),
+        Needs {
+            authorizers: true,
+            ..Needs::default()
+        }
+    );
+    assert_eq!(
+        one("{ integration.timeout_ms = { le = 29000 } }", "route"),
+        Needs {
+            integrations: true,
+            ..Needs::default()
+        }
+    );
+    assert_eq!(
+        one("{ api.name = { exists = true } }", "stage"),
+        Needs {
+            stages: true,
+            ..Needs::default()
+        }
+    );
+    assert_eq!(
+        one("{ api.name = { exists = true } }", "api"),
+        Needs::default()
+    );
+    // A disabled rule costs nothing.
+    let disabled = load(
+        "[[rules]]\nid = \"A\"\ntitle = \"t\"\nseverity = \"low\"\nrequire = { method = \"GET\" }\n\
+         [[rules]]\nid = \"B\"\ntitle = \"t\"\nseverity = \"low\"\nenabled = false\nsubject = \"stage\"\nrequire = { stage.name = \"x\" }\n",
+    )
+    .unwrap();
+    assert_eq!(disabled.needs(), Needs::default());
+}
+
+#[test]
+fn numeric_operators_compare_integers_and_numbers() {
+    let api = whole_api(vec![]);
+    let stage = &api.stages.as_ref().unwrap()[1];
+    let holds = |require: &str| {
+        let set = load(&format!(
+            "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"stage\"\nrequire = {require}\n"
+        ))
+        .unwrap_or_else(|e| panic!("{require}: {e}"));
+        !set.rules[0].violated_by(&Context::of(&api).stage(stage))
+    };
+    let burst = "stage.default_route_settings.throttling_burst_limit";
+    let rate = "stage.default_route_settings.throttling_rate_limit";
+    assert!(holds(&format!("{{ {burst} = 20 }}")));
+    assert!(holds(&format!("{{ {burst} = {{ ne = 21 }} }}")));
+    assert!(holds(&format!(
+        "{{ {burst} = {{ lt = 21, le = 20, gt = 19, ge = 20 }} }}"
+    )));
+    assert!(!holds(&format!("{{ {burst} = {{ lt = 20 }} }}")));
+    assert!(!holds(&format!("{{ {burst} = {{ gt = 20.5 }} }}")));
+    assert!(holds(&format!("{{ {rate} = {{ gt = 12, lt = 12.75 }} }}")));
+    assert!(holds(&format!("{{ {rate} = 12.5 }}")));
+    assert!(!holds(&format!("{{ {rate} = {{ ge = 13 }} }}")));
+    // Absent: ne holds, the others do not.
+    let stage0 = &api.stages.as_ref().unwrap()[0];
+    let set = load(&format!(
+        "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"stage\"\nrequire = {{ {burst} = {{ ne = 1 }} }}\n\
+         [[rules]]\nid = \"U\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"stage\"\nrequire = {{ {burst} = {{ ge = 0 }} }}\n"
+    ))
+    .unwrap();
+    let ctx = Context::of(&api).stage(stage0);
+    assert!(!set.rules[0].violated_by(&ctx));
+    assert!(set.rules[1].violated_by(&ctx));
+    assert_eq!(
+        set.rules[1].explain(&ctx),
+        format!("{burst} is absent (requires: ge 0)")
+    );
+}
+
+#[test]
+fn subjects_see_only_their_fields_and_mistakes_are_load_errors() {
+    let rule = |subject: &str, require: &str| {
+        load(&format!(
+            "[[rules]]\nid = \"T\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"{subject}\"\nrequire = {require}\n"
+        ))
+    };
+    let err = rule("stage", "{ route_key = \"GET /\" }").unwrap_err();
+    assert_eq!(
+        err,
+        "policy.toml:6:13 `route_key` is a route field, which a rule with subject = \"stage\" does not have (in rule `T`)"
+    );
+    let err = rule("route", "{ stage.name = \"prod\" }").unwrap_err();
+    assert!(
+        err.starts_with("policy.toml:6:19 `stage.name` is a stage field"),
+        "{err}"
+    );
+    let err = rule("api", "{ authorizer.type = \"JWT\" }").unwrap_err();
+    assert!(err.contains("`authorizer.type` is a route field"), "{err}");
+    // Every subject sees the API and the audit context.
+    for subject in ["route", "api", "stage"] {
+        rule(
+            subject,
+            "{ api.cors.max_age = { le = 600 }, region = \"eu-west-1\" }",
+        )
+        .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    }
+    let err = rule("stages", "{ api.name = \"x\" }").unwrap_err();
+    assert!(err.contains("5:11 unknown subject `stages`"), "{err}");
+    // A misspelt nested field, with the closest name.
+    let err = rule("route", "{ authorizer.jwt.audiences = { exists = true } }").unwrap_err();
+    assert!(
+        err.contains(
+            "unknown field `authorizer.jwt.audiences`: did you mean `authorizer.jwt.audience`?"
+        ),
+        "{err}"
+    );
+    // Operators are checked against the new types.
+    let err = rule(
+        "stage",
+        "{ stage.default_route_settings.throttling_burst_limit = 2.5 }",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("is an integer, but `eq` compares it with a float"),
+        "{err}"
+    );
+    let err = rule("route", "{ authorizer.name = { lt = 3 } }").unwrap_err();
+    assert!(
+        err.contains("operator `lt` does not apply to `authorizer.name`"),
+        "{err}"
+    );
+    let err = rule("route", "{ integration.timeout_ms = { gt = \"30\" } }").unwrap_err();
+    assert!(err.contains("compares it with a string"), "{err}");
+    // Enumerated fields of the whole API are checked too.
+    let err = rule(
+        "route",
+        "{ authorizer.type = \"jwt\", integration.type = \"HTTP-PROXY\" }",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("`jwt` is not a value of `authorizer.type`: did you mean `JWT`?"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `HTTP_PROXY`?"), "{err}");
+    let err = rule(
+        "stage",
+        "{ stage.default_route_settings.logging_level = \"info\" }",
+    )
+    .unwrap_err();
+    assert!(err.contains("did you mean `INFO`?"), "{err}");
+}
+
+#[test]
+fn stage_tags_and_exemptions_cover_api_and_stage_findings() {
+    let mut api = whole_api(vec![]);
+    api.stages.as_mut().unwrap()[0].tags = Some(BTreeMap::from([("tier".into(), "dev".into())]));
+    let set = load(
+        "[[rules]]\nid = \"LOGS\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"stage\"\n\
+         when = { stage.tags.tier = { ne = \"dev\" } }\n\
+         require = { stage.access_log.destination_arn = { exists = true } }\n\
+         [[rules]]\nid = \"CORS\"\ntitle = \"t\"\nseverity = \"low\"\nsubject = \"api\"\n\
+         require = { api.cors.allow_credentials = true }\n\
+         [[exemptions]]\nrule = \"CORS\"\napi = \"shop\"\nreason = \"public\"\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    set.evaluate(&api, time::macros::date!(2026 - 06 - 01), &mut out);
+    // The dev stage is left out by its tag; prod has logs.
+    assert_eq!(out.len(), 1);
+    assert_eq!(&*out[0].rule.id, "CORS");
+    assert_eq!(out[0].subject, Subject::Api);
+    assert_eq!(out[0].status, Status::Exempted);
+    assert_eq!(
+        out[0].message,
+        "api.cors.allow_credentials is absent (requires: eq true)"
+    );
+}
+
+#[test]
+fn the_pack_on_a_whole_api_fleet_file() {
+    let mut diags = crate::diag::Diagnostics::new();
+    let apis = crate::inventory::load_routes_file(
+        &mut diags,
+        std::path::Path::new("tests/fixtures/whole-api.json"),
+    )
+    .unwrap()
+    .0;
+    assert_eq!(
+        findings(&apis[0]),
+        [
+            "RW015 api",
+            "RW011 POST /orders",
+            "RW012 POST /orders",
+            "RW013 POST /orders",
+            "RW010 GET /admin",
+            "RW013 GET /report",
+            "RW014 stage $default",
+        ]
+    );
 }
