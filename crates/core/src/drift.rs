@@ -275,7 +275,8 @@ impl Drift {
         if !changed.is_empty() {
             let rule = self.rule(Change::Modified, Subject::Api);
             let message = format!("{SETTINGS_LABEL}: changed: {}", changed.join("; "));
-            let mut finding = api_finding(live, rule, None, message);
+            let part = Some(SETTINGS_LABEL.to_owned());
+            let mut finding = api_finding(live, rule, None, part, message);
             finding.location = live.location_at(Line(None));
             self.findings.push(finding);
         }
@@ -288,7 +289,13 @@ fn by_id<T: Part>(parts: &[T]) -> BTreeMap<&str, &T> {
 
 /// A finding on the API (`stage` `None`) or one of its stages, without a
 /// location.
-fn api_finding(api: &Api, rule: Arc<RuleInfo>, stage: Option<&str>, message: String) -> Finding {
+fn api_finding(
+    api: &Api,
+    rule: Arc<RuleInfo>,
+    stage: Option<&str>,
+    part: Option<String>,
+    message: String,
+) -> Finding {
     let subject = match stage {
         Some(_) => Subject::Stage,
         None => Subject::Api,
@@ -304,6 +311,7 @@ fn api_finding(api: &Api, rule: Arc<RuleInfo>, stage: Option<&str>, message: Str
         route_id: None,
         route_key: String::new(),
         stage: stage.map(Arc::from),
+        part: part.map(Arc::from),
         message,
         exemption: None,
         location: None,
@@ -367,7 +375,7 @@ impl Part for Stage {
     }
 
     fn finding(&self, api: &Api, rule: Arc<RuleInfo>, message: String) -> Finding {
-        api_finding(api, rule, Some(&self.stage_name), message)
+        api_finding(api, rule, Some(&self.stage_name), None, message)
     }
 }
 
@@ -387,7 +395,8 @@ impl Part for Authorizer {
     }
 
     fn finding(&self, api: &Api, rule: Arc<RuleInfo>, message: String) -> Finding {
-        api_finding(api, rule, None, message)
+        let part = format!("authorizer `{}`", self.authorizer_id);
+        api_finding(api, rule, None, Some(part), message)
     }
 
     fn say(&self, what: &str) -> String {
@@ -414,7 +423,8 @@ impl Part for Integration {
     }
 
     fn finding(&self, api: &Api, rule: Arc<RuleInfo>, message: String) -> Finding {
-        api_finding(api, rule, None, message)
+        let part = format!("integration `{}`", self.integration_id);
+        api_finding(api, rule, None, Some(part), message)
     }
 
     fn say(&self, what: &str) -> String {
@@ -558,24 +568,10 @@ fn snake_case(name: &str) -> String {
     out
 }
 
-/// The part of its API that a drift finding on the API names: `API
-/// settings`, ``authorizer `abc1` `` or ``integration `xyz9` `` (the start of
-/// its message); `None` for other findings. Several drift findings may be
-/// on one API at once: this tells them apart (report identities, test case
-/// names) until a finding carries it as a field.
+/// The part of its API that a finding names (``authorizer `abc1` ``,
+/// `API settings`); `None` for findings on a route, a stage or the whole API.
 pub fn part_of(finding: &Finding) -> Option<&str> {
-    if finding.subject != Subject::Api || !finding.rule.id.starts_with("drift.") {
-        return None;
-    }
-    let message = finding.message.as_str();
-    if message.starts_with(SETTINGS_LABEL) {
-        return Some(SETTINGS_LABEL);
-    }
-    ["authorizer `", "integration `"].iter().find_map(|prefix| {
-        let rest = message.strip_prefix(prefix)?;
-        let end = prefix.len() + rest.find('`')? + 1;
-        Some(&message[..end])
-    })
+    finding.part.as_deref()
 }
 
 #[cfg(test)]
