@@ -36,9 +36,14 @@ fn the_example_fails_with_every_builtin_rule_and_one_exemption() {
     let output = routewarden(EXAMPLE);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stdout(&output);
-    for id in ["RW001", "RW002", "RW003", "RW004", "RW005"] {
+    // Every built-in rule but RW010 and RW012 (tested on their own in the core).
+    for id in [
+        "RW001", "RW002", "RW003", "RW004", "RW005", "RW011", "RW013", "RW014", "RW015",
+    ] {
         assert!(text.contains(id), "{id} fires:\n{text}");
     }
+    assert!(text.contains("RW014 stage prod"), "{text}");
+    assert!(text.contains("RW015 (API)"), "{text}");
     assert!(
         text.contains("exempted: Load balancer health probe"),
         "{text}"
@@ -49,7 +54,7 @@ fn the_example_fails_with_every_builtin_rule_and_one_exemption() {
     );
     assert!(
         text.contains(
-            "6 violations (2 critical, 1 high, 2 medium, 1 info), 1 exempted, 1 expired exemption"
+            "11 violations (2 critical, 3 high, 4 medium, 1 low, 1 info), 1 exempted, 1 expired exemption"
         ),
         "{text}"
     );
@@ -93,7 +98,7 @@ fn json_report_to_a_file() {
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty(), "the report went to the file");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(report["summary"]["violations"], 6);
+    assert_eq!(report["summary"]["violations"], 11);
     assert_eq!(report["summary"]["exempted"], 1);
     assert_eq!(report["summary"]["complete"], true);
     assert_eq!(report["errors"].as_array().unwrap().len(), 0);
@@ -305,7 +310,10 @@ fn policies_replace_or_extend_the_pack() {
     assert_eq!(run(&[org]), ["ORG-1"]);
     assert_eq!(
         run(&["builtin", org]),
-        ["ORG-1", "RW001", "RW002", "RW003", "RW004", "RW005"]
+        [
+            "ORG-1", "RW001", "RW002", "RW003", "RW004", "RW005", "RW011", "RW013", "RW014",
+            "RW015"
+        ]
     );
 }
 

@@ -80,7 +80,7 @@ fn json() {
     );
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["version"], 1);
-    assert_eq!(value["summary"]["failing"], 3, "2 critical + 1 high");
+    assert_eq!(value["summary"]["failing"], 5, "2 critical + 3 high");
     let keys = [
         "rule_id",
         "severity",
@@ -155,8 +155,8 @@ fn cases_of(outcome: &Outcome, api: &routewarden_core::inventory::Api) -> usize 
 fn junit() {
     let outcome = example();
     let xml = render(Format::Junit, &outcome, FailOn::Never);
-    // The example is a v1 fleet file: the rules on authorizers,
-    // integrations and stages are not evaluated, so they are not cases.
+    // The example holds the whole API: every route rule is a case on every
+    // route, every API rule on every API, every stage rule on every stage.
     let cases: usize = outcome
         .inventory
         .apis
@@ -168,7 +168,11 @@ fn junit() {
         .iter()
         .filter(|r| r.subject == Subject::Api)
         .count();
-    assert_eq!(cases, outcome.inventory.route_count() * 5 + 3 * api_rules);
+    let stages = 3;
+    assert_eq!(
+        cases,
+        outcome.inventory.route_count() * 9 + 3 * api_rules + stages
+    );
     assert_eq!(
         xml.matches("<testcase ").count(),
         cases,
@@ -177,8 +181,8 @@ fn junit() {
     assert_eq!(xml.matches("<testsuite ").count(), 3, "one per API");
     assert_eq!(
         xml.matches("<failure ").count(),
-        6,
-        "violations and the expired exemption"
+        11,
+        "violations, the expired exemption among them"
     );
     assert_eq!(xml.matches("<skipped ").count(), 1, "the active exemption");
     insta::assert_snapshot!(xml);
