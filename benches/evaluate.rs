@@ -14,13 +14,18 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use routewarden_core::inventory::{Api, Inventory, Route};
+use routewarden_core::finding::Subject;
+use routewarden_core::inventory::{
+    AccessLogSettings, Api, Authorizer, Cors, Integration, Inventory, JwtConfiguration, Route,
+    RouteSettings, Stage,
+};
 use routewarden_core::policy::{Context, PolicySet, PolicySource};
 
 const ROUTES: usize = 10_000;
 const ROUTES_PER_API: usize = 25;
 
-/// A deterministic fleet with the variety of a real estate.
+/// A deterministic fleet with the variety of a real estate: routes, and the
+/// authorizers, integrations and stages (policy language v2) they join to.
 fn fleet() -> Inventory {
     let methods = ["GET", "POST", "PUT", "DELETE", "ANY", "OPTIONS", "PATCH"];
     let auths = [
@@ -83,7 +88,70 @@ fn fleet() -> Inventory {
                 }
             })
             .collect();
+        let authorizers = (0..13)
+            .map(|n| Authorizer {
+                authorizer_id: format!("au{n}"),
+                authorizer_type: Some(if n % 3 == 0 { "REQUEST" } else { "JWT" }.into()),
+                identity_source: Some(vec!["$request.header.Authorization".into()]),
+                jwt_configuration: (n % 3 != 0).then(|| JwtConfiguration {
+                    audience: (n % 4 != 0).then(|| vec![format!("client-{n}")]),
+                    issuer: Some(
+                        if n % 5 == 0 {
+                            "http://idp"
+                        } else {
+                            "https://idp"
+                        }
+                        .into(),
+                    ),
+                }),
+                authorizer_result_ttl_in_seconds: (n % 3 == 0).then_some(i64::from(n) * 60),
+                ..Authorizer::default()
+            })
+            // Routes name au0 to au12; au12 is missing (RW010).
+            .filter(|a| a.authorizer_id != "au12")
+            .collect();
+        let integrations = (0..17)
+            .map(|n| Integration {
+                integration_id: format!("int{n}"),
+                integration_type: Some(["HTTP_PROXY", "AWS_PROXY", "HTTP"][n % 3].into()),
+                integration_uri: Some(
+                    if n % 4 == 0 {
+                        "http://backend"
+                    } else {
+                        "https://backend"
+                    }
+                    .into(),
+                ),
+                timeout_in_millis: Some(if n % 6 == 0 { 29000 } else { 10000 }),
+                ..Integration::default()
+            })
+            .collect();
+        let stages = ["$default", "prod"]
+            .iter()
+            .enumerate()
+            .map(|(n, name)| Stage {
+                stage_name: (*name).into(),
+                access_log_settings: (n == 1).then(|| AccessLogSettings {
+                    destination_arn: Some("arn:aws:logs:eu-west-1:1:log-group:g".into()),
+                    format: None,
+                }),
+                default_route_settings: Some(RouteSettings {
+                    throttling_rate_limit: Some(if a % 5 == 0 { 0.0 } else { 100.0 }),
+                    logging_level: Some(if n == 0 { "OFF" } else { "INFO" }.into()),
+                    ..RouteSettings::default()
+                }),
+                ..Stage::default()
+            })
+            .collect();
         apis.push(Api {
+            authorizers: Some(authorizers),
+            integrations: Some(integrations),
+            stages: Some(stages),
+            cors_configuration: (a % 2 == 0).then(|| Cors {
+                allow_origins: Some(vec![if a % 4 == 0 { "*" } else { "https://shop" }.into()]),
+                max_age: Some(if a % 8 == 0 { 3600 } else { 300 }),
+                ..Cors::default()
+            }),
             api_id: format!("api{a:07}").into(),
             name: Some(format!("service-{a}").into()),
             protocol_type: Some(if a % 10 == 0 { "WEBSOCKET" } else { "HTTP" }.into()),
@@ -106,7 +174,12 @@ fn policies() -> PolicySet {
 fn bench(c: &mut Criterion) {
     let inventory = fleet();
     let set = policies();
-    let rules: Vec<_> = set.enabled().map(|(_, r)| r).collect();
+    // Route rules, evaluated per route; `audit` below runs every subject.
+    let rules: Vec<_> = set
+        .enabled()
+        .map(|(_, r)| r)
+        .filter(|r| r.info.subject == Subject::Route)
+        .collect();
     let pairs = (inventory.route_count() * rules.len()) as u64;
     let mut group = c.benchmark_group("evaluate_10k_routes");
     group.throughput(Throughput::Elements(pairs));

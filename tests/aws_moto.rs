@@ -643,6 +643,15 @@ async fn a_stage_without_access_logs_fires_rw014_in_moto() {
         ],
         "one per stage without access logs, none for the logged API"
     );
+    let mut stages: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == "RW014")
+        .map(|f| (f["subject"].as_str().unwrap(), f["stage"].as_str().unwrap()))
+        .collect();
+    stages.sort();
+    assert_eq!(stages, [("stage", "dev"), ("stage", "prod")]);
     // GetStages is moto's own answer, through the proxy.
     assert_eq!(
         fault::operation_requests(&peer.proxy.counts(), "GetStages"),

@@ -216,20 +216,20 @@ fn the_cap_limits_per_route_series_but_not_the_counts() {
             .all(|l| l.contains("severity=\"critical\"")),
         "{metrics}"
     );
-    // 7 open violations with the built-in pack alone (no exemptions): 5 dropped.
+    // 12 open violations with the built-in pack alone (no exemptions): 10 dropped.
     assert_eq!(
         sample(&metrics, "routewarden_violation_series_dropped", &[]),
-        Some(5.0)
+        Some(10.0)
     );
     let total: f64 = metrics
         .lines()
         .filter(|l| l.starts_with("routewarden_violations{"))
         .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
         .sum();
-    assert_eq!(total, 7.0, "routewarden_violations stays complete");
+    assert_eq!(total, 12.0, "routewarden_violations stays complete");
     let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
     assert!(
-        log.contains("1 critical, 1 high, 2 medium, 1 info"),
+        log.contains("1 critical, 3 high, 4 medium, 1 low, 1 info"),
         "the dropped series are counted by severity:\n{log}"
     );
 }

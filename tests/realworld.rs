@@ -274,6 +274,59 @@ fn undefined_enum_values_are_read_with_a_warning_naming_the_line() {
 }
 
 #[test]
+fn undefined_values_of_the_whole_api_are_read_with_a_warning_naming_the_line() {
+    let (code, report, stderr) = check(
+        &[&fixture("odd-enums-v2.json")],
+        &["--log-format", "text", "--fail-on", "never"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["summary"]["apis"], 1);
+    let warned = |field: &str, value: &str, line: u32| {
+        stderr.lines().any(|l| {
+            l.contains("WARN")
+                && l.contains(&format!("{field} is not a value AWS defines"))
+                && l.contains(&format!("value=\"{value}\""))
+                && l.contains("odd-enums-v2.json")
+                && l.contains(&format!("line={line}"))
+        })
+    };
+    for (field, value, line) in [
+        ("IpAddressType", "ipv6", 4),
+        ("AuthorizerType", "COGNITO_USER_POOLS", 13),
+        ("IntegrationType", "LAMBDA", 19),
+        ("ConnectionType", "PRIVATE_LINK", 19),
+        ("DefaultRouteSettings.LoggingLevel", "DEBUG", 26),
+    ] {
+        assert!(warned(field, value, line), "{field} {value}: {stderr}");
+    }
+    // Defined values are not warned about.
+    assert_eq!(
+        stderr.matches("is not a value AWS defines").count(),
+        5,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn two_files_for_one_api_with_the_same_routes_and_other_stages_are_a_load_error() {
+    let a = fixture("differ/a/catalog.json");
+    let b = fixture("differ/b/catalog.json");
+    let (code, _, stderr) = check(&[&a, &b], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "API `q7v2n5c8xr` is given twice with different stages: here and in {a}:4"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("┌─ {b}:4:1")), "{stderr}");
+    // The same file twice is one API.
+    let (code, report, stderr) = check(&[&a, &a], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["summary"]["apis"], 1);
+}
+
+#[test]
 fn shapes_that_are_not_routewarden_input_say_what_they_are() {
     for (file, says) in [
         ("wire-k3x9p2m4qa.json", "REST wire format"),
@@ -281,6 +334,14 @@ fn shapes_that_are_not_routewarden_input_say_what_they_are() {
         (
             "authorizers/k3x9p2m4qa.json",
             "an authorizer (get-authorizer or get-authorizers output)",
+        ),
+        (
+            "stages/k3x9p2m4qa.json",
+            "a stage (get-stage or get-stages output)",
+        ),
+        (
+            "integrations/k3x9p2m4qa.json",
+            "an integration (get-integration or get-integrations output)",
         ),
     ] {
         let (code, _, stderr) = check(&[&fixture(file)], &[]);

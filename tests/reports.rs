@@ -9,6 +9,7 @@ use routewarden::report::{self, FailOn, Format, Summary};
 use routewarden::source::{ErrorKind, FetchError, Operation};
 use routewarden_core::config::Config;
 use routewarden_core::diag::Diagnostics;
+use routewarden_core::finding::Subject;
 use routewarden_core::inventory::{self, Inventory};
 use routewarden_core::policy::PolicySet;
 
@@ -79,7 +80,7 @@ fn json() {
     );
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["version"], 1);
-    assert_eq!(value["summary"]["failing"], 3, "2 critical + 1 high");
+    assert_eq!(value["summary"]["failing"], 5, "2 critical + 3 high");
     let keys = [
         "rule_id",
         "severity",
@@ -138,36 +139,50 @@ fn sarif() {
     insta::assert_snapshot!(sarif);
 }
 
+/// JUnit test cases of an API: each route by each route rule evaluated on
+/// it, the API by each API rule, each stage by each stage rule.
+fn cases_of(outcome: &Outcome, api: &routewarden_core::inventory::Api) -> usize {
+    let rules = |subject: Subject| {
+        (outcome.rules.iter())
+            .filter(|r| r.subject == subject && r.needs.met_by(api))
+            .count()
+    };
+    let stages = api.stages.as_ref().map_or(0, Vec::len);
+    api.routes.len() * rules(Subject::Route) + rules(Subject::Api) + stages * rules(Subject::Stage)
+}
+
 #[test]
 fn junit() {
     let outcome = example();
     let xml = render(Format::Junit, &outcome, FailOn::Never);
-    // The example is a v1 fleet file: the rules on authorizers,
-    // integrations and stages are not evaluated, so they are not cases.
+    // The example holds the whole API: every route rule is a case on every
+    // route, every API rule on every API, every stage rule on every stage.
     let cases: usize = outcome
         .inventory
         .apis
         .iter()
-        .map(|api| {
-            api.routes.len()
-                * outcome
-                    .rules
-                    .iter()
-                    .filter(|r| r.judges_routes_of(api))
-                    .count()
-        })
+        .map(|api| cases_of(&outcome, api))
         .sum();
-    assert_eq!(cases, outcome.inventory.route_count() * 5);
+    let api_rules = outcome
+        .rules
+        .iter()
+        .filter(|r| r.subject == Subject::Api)
+        .count();
+    let stages = 3;
+    assert_eq!(
+        cases,
+        outcome.inventory.route_count() * 9 + 3 * api_rules + stages
+    );
     assert_eq!(
         xml.matches("<testcase ").count(),
         cases,
-        "one per route and rule evaluated on it"
+        "one per route and rule evaluated on it, one per API and API rule"
     );
     assert_eq!(xml.matches("<testsuite ").count(), 3, "one per API");
     assert_eq!(
         xml.matches("<failure ").count(),
-        6,
-        "violations and the expired exemption"
+        11,
+        "violations, the expired exemption among them"
     );
     assert_eq!(xml.matches("<skipped ").count(), 1, "the active exemption");
     insta::assert_snapshot!(xml);
@@ -274,12 +289,8 @@ fn junit_keeps_distinct_route_keys_distinct_and_visible() {
         .filter_map(|l| l.trim_start().strip_prefix("<testcase name=\""))
         .map(|l| &l[..l.find('"').unwrap()])
         .collect();
-    let route_rules = outcome
-        .rules
-        .iter()
-        .filter(|r| r.judges_routes_of(&outcome.inventory.apis[0]))
-        .count();
-    let cases = HOSTILE_KEYS.len() * route_rules;
+    let cases = cases_of(&outcome, &outcome.inventory.apis[0]);
+    assert!(cases >= HOSTILE_KEYS.len() * 5);
     assert_eq!(names.len(), cases, "one line per test case: {xml}");
     let mut distinct = names.clone();
     distinct.sort();
@@ -299,5 +310,175 @@ fn junit_keeps_distinct_route_keys_distinct_and_visible() {
     assert!(
         xml.contains(r#"<testsuite name="evil\u{1b}]0;pwned\u{7} (x\u{1b}[2J)""#),
         "{xml}"
+    );
+}
+
+/// Rules on each subject: a route, the API, each stage.
+const SUBJECT_RULES: &str = r#"
+[[rules]]
+id = "ORG-AUTH"
+title = "Route allows unauthenticated access"
+severity = "critical"
+remediation = "Attach an authorizer."
+require = { authorization_type = { ne = "NONE" } }
+
+[[rules]]
+id = "ORG-CORS"
+title = "CORS allows any origin"
+severity = "medium"
+subject = "api"
+remediation = "List the origins."
+require = { not = { api.cors.allow_origins = { contains = "*" } } }
+
+[[rules]]
+id = "ORG-STAGE-LOGS"
+title = "Stages write access logs"
+severity = "medium"
+subject = "stage"
+remediation = "Set AccessLogSettings."
+require = { stage.access_log.destination_arn = { exists = true } }
+"#;
+
+/// A v2 fleet file audited against a v2 baseline (drift on the API's
+/// settings, an authorizer, integrations and stages beside route drift), with
+/// a route rule, an API rule and a stage rule.
+fn subjects() -> Outcome {
+    let load = |path: &str| {
+        let mut diags = Diagnostics::new();
+        let apis = inventory::load_routes_file(&mut diags, Path::new(path))
+            .unwrap_or_else(|| panic!("{}", diags.render(false)))
+            .0;
+        Inventory { apis }
+    };
+    let live = load("tests/fixtures/fleets/v2-live.json");
+    let baseline = load("tests/fixtures/fleets/v2-baseline.json");
+    let policies = PolicySet::load_str("subjects.toml", SUBJECT_RULES).unwrap();
+    let audit = Audit {
+        policies: &policies,
+        baseline: Some(&baseline),
+        drift_severity: routewarden_core::finding::Severity::Medium,
+        today: time::macros::date!(2026 - 06 - 01),
+        keep_routes: true,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(audit::run(&live, &audit, &()))
+        .unwrap()
+}
+
+#[test]
+fn api_and_stage_findings_in_every_format() {
+    let outcome = subjects();
+    // Drift: one finding per route, API part and stage that changed.
+    let drift: Vec<(&str, &str, String)> = outcome
+        .drift
+        .iter()
+        .map(|f| {
+            let what = match f.subject {
+                Subject::Route => f.route_key.clone(),
+                Subject::Stage => format!("stage {}", f.stage.as_deref().unwrap()),
+                Subject::Api => "(API)".to_owned(),
+            };
+            (&*f.rule.id, f.subject.as_str(), what)
+        })
+        .collect();
+    assert_eq!(drift.len(), 8, "{drift:?}");
+    let text = render(Format::Text, &outcome, FailOn::Never);
+    assert!(
+        text.contains("  medium   ORG-STAGE-LOGS stage prod      Stages write access logs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  medium   ORG-CORS       (API)           CORS"),
+        "{text}"
+    );
+    insta::assert_snapshot!("subjects-text", text);
+
+    let json = render(Format::Json, &outcome, FailOn::Never);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for finding in value["findings"].as_array().unwrap() {
+        let subject = finding["subject"].as_str().unwrap();
+        assert_eq!(
+            finding.get("stage").is_some(),
+            subject == "stage",
+            "{finding}"
+        );
+        assert_eq!(finding["route_key"] == "", subject != "route", "{finding}");
+    }
+    insta::assert_snapshot!("subjects-json", json);
+
+    let sarif = render(Format::Sarif, &outcome, FailOn::Never);
+    let value: serde_json::Value = serde_json::from_str(&sarif).unwrap();
+    let results = value["runs"][0]["results"].as_array().unwrap();
+    let fingerprints: std::collections::HashSet<_> = results
+        .iter()
+        .map(|r| r["partialFingerprints"]["routewarden/v1"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        results.len(),
+        "each finding its own identity"
+    );
+    let stage_result = results
+        .iter()
+        .find(|r| {
+            r["ruleId"] == "drift.modified"
+                && r["message"]["text"].as_str().unwrap().starts_with("Stage")
+        })
+        .unwrap();
+    let location = &stage_result["locations"][0];
+    assert_eq!(
+        location["logicalLocations"][0]["fullyQualifiedName"],
+        "payments-prod/pay7x2k9q1/stage:prod"
+    );
+    assert_eq!(
+        location["physicalLocation"]["artifactLocation"]["uri"],
+        "tests/fixtures/fleets/v2-live.json"
+    );
+    assert_eq!(location["physicalLocation"]["region"]["startLine"], 55);
+    insta::assert_snapshot!("subjects-sarif", sarif);
+
+    let xml = render(Format::Junit, &outcome, FailOn::Never);
+    for name in [
+        "ORG-STAGE-LOGS stage $default",
+        "ORG-STAGE-LOGS stage prod",
+        "ORG-STAGE-LOGS stage dev",
+        "ORG-CORS (API)",
+        "drift.modified stage prod",
+        "drift.modified authorizer `jwt01`",
+        "drift.removed authorizer `lam01`",
+        "drift.modified API settings",
+    ] {
+        assert_eq!(
+            xml.matches(&format!("<testcase name=\"{name}\"")).count(),
+            1,
+            "{name} in {xml}"
+        );
+    }
+    assert_eq!(
+        xml.matches("<failure ").count(),
+        outcome
+            .all_findings()
+            .filter(|f| f.status.is_open())
+            .count()
+    );
+    insta::assert_snapshot!("subjects-junit", xml);
+}
+
+#[test]
+fn a_finding_on_what_the_inventory_no_longer_holds_is_still_a_junit_case() {
+    let mut outcome = subjects();
+    outcome.inventory.apis[0].stages = None;
+    let xml = render(Format::Junit, &outcome, FailOn::Never);
+    // No stage was read: no stage passes, but every stage finding fails.
+    for stage in ["$default", "prod", "dev"] {
+        let case = format!("<testcase name=\"ORG-STAGE-LOGS stage {stage}\"");
+        assert_eq!(xml.matches(&case).count(), 1, "{case} in {xml}");
+    }
+    assert_eq!(xml.matches("<testcase name=\"ORG-STAGE-LOGS").count(), 3);
+    assert_eq!(
+        xml.matches("<failure ").count(),
+        outcome.all_findings().count()
     );
 }

@@ -67,9 +67,6 @@ cargo fmt --all -- --check
 log "lint"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-log "layering (the core crate has no I/O or runtime dependency)"
-bash tests/core_is_pure.sh
-
 log "alert rules"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules_test.yml
@@ -85,6 +82,9 @@ fi
 # docs/security.md.
 cargo fetch --locked --quiet
 cargo deny --offline --log-level error check bans licenses sources
+
+log "layering (the core crate has no I/O or runtime dependency)"
+bash tests/core_is_pure.sh
 
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh

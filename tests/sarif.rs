@@ -171,11 +171,22 @@ fn the_bundled_example_validates_and_points_at_each_route() {
     let rows = located(&report);
     let fleet = root.join("examples/fleet.json");
     assert!(!rows.is_empty());
-    for (rule, uri, line, route, _) in &rows {
-        assert_eq!(uri, "examples/fleet.json", "{rule} {route}");
-        let key = format!("\"RouteKey\": \"{route}\"");
-        assert_eq!(*line, line_of(&fleet, &key), "{rule} {route}");
+    // Each finding points at what it is about: a route's, a stage's or an
+    // API's line.
+    for (rule, uri, line, name, _) in &rows {
+        assert_eq!(uri, "examples/fleet.json", "{rule} {name}");
+        let key = match name.strip_prefix("stage:") {
+            Some(stage) => format!("\"StageName\": \"{stage}\""),
+            None if rule == "RW015" => format!("\"ApiId\": \"{name}\""),
+            None => format!("\"RouteKey\": \"{name}\""),
+        };
+        assert_eq!(*line, line_of(&fleet, &key), "{rule} {name}");
     }
+    let subjects: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert!(
+        subjects.contains(&"RW014") && subjects.contains(&"RW015"),
+        "{rows:#?}"
+    );
     // Exempted findings are results with a suppression, not left out.
     let suppressed: Vec<_> = rows.iter().filter(|r| r.4).collect();
     assert_eq!(suppressed.len(), 1, "{rows:#?}");

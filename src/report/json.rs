@@ -1,5 +1,6 @@
 //! The JSON report: `{ "version": 1, "summary", "findings", "errors" }`.
-//! Every finding carries every key; unknown values are `null`.
+//! Every finding carries every key (but `stage`, only on stage findings, and
+//! `exemption`); unknown values are `null`.
 
 use std::io;
 
@@ -9,7 +10,7 @@ use super::Summary;
 use crate::audit::Outcome;
 use crate::source::FetchError;
 use routewarden_core::finding::Severity;
-use routewarden_core::finding::{Finding, Status};
+use routewarden_core::finding::{Finding, Status, Subject};
 use routewarden_core::policy::ExemptionInfo;
 
 #[derive(Serialize)]
@@ -30,8 +31,11 @@ struct JsonFinding<'a> {
     region: Option<&'a str>,
     api_id: &'a str,
     api_name: Option<&'a str>,
+    subject: Subject,
     route_id: Option<&'a str>,
     route_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
     message: &'a str,
     remediation: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,8 +53,10 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             region: f.region.as_deref(),
             api_id: &f.api_id,
             api_name: f.api_name.as_deref(),
+            subject: f.subject,
             route_id: f.route_id.as_deref(),
             route_key: &f.route_key,
+            stage: f.stage.as_deref(),
             message: &f.message,
             remediation: f.rule.remediation.as_deref(),
             exemption: f.exemption.as_deref(),

@@ -7,6 +7,7 @@ mod junit;
 mod sarif;
 mod text;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -15,7 +16,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::audit::Outcome;
-use routewarden_core::finding::Severity;
+use routewarden_core::finding::{Finding, Severity, Subject};
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -165,5 +166,25 @@ fn api_label(api_id: &str, api_name: Option<&str>) -> String {
     match api_name {
         Some(name) => format!("{name} ({api_id})"),
         None => api_id.to_owned(),
+    }
+}
+
+/// What a finding is about, where a route's key would be shown: the route
+/// key, `stage NAME`, or `(API)`. Not escaped.
+fn subject_label(f: &Finding) -> Cow<'_, str> {
+    match f.subject {
+        Subject::Route => Cow::Borrowed(&f.route_key),
+        Subject::Stage => Cow::Owned(format!("stage {}", f.stage.as_deref().unwrap_or(""))),
+        Subject::Api => Cow::Borrowed("(API)"),
+    }
+}
+
+/// What tells a finding apart from the API's other findings of its rule:
+/// the route key, `stage NAME`, `(API)`, or for drift on the API the part it
+/// names (``authorizer `abc1` ``, `API settings`). Not escaped.
+fn subject_name(f: &Finding) -> Cow<'_, str> {
+    match routewarden_core::drift::part_of(f) {
+        Some(part) => Cow::Borrowed(part),
+        None => subject_label(f),
     }
 }

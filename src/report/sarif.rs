@@ -3,8 +3,9 @@
 //! `tags`; each finding a result on a physical location (the file and line
 //! that define the route: a fleet or get-routes file, or for live audits the
 //! config's `[[targets]]` entry; GitHub rejects a whole upload with a result
-//! that has none) with the route beside it as a logical location. Critical
-//! and high map to `error`, medium to `warning`, low and info to `note`.
+//! that has none) with the route (or the stage, or the API) beside it as a
+//! logical location. Critical and high map to `error`, medium to `warning`,
+//! low and info to `note`.
 //! Exempted findings are results with an external suppression carrying the
 //! reason; `partialFingerprints` identify a finding across runs.
 
@@ -22,7 +23,7 @@ use serde_sarif::sarif::{
 
 use crate::audit::Outcome;
 use routewarden_core::finding::Severity;
-use routewarden_core::finding::{Finding, Status};
+use routewarden_core::finding::{Finding, Status, Subject};
 use routewarden_core::policy::RuleInfo;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -106,15 +107,29 @@ fn descriptor(rule: &RuleInfo) -> ReportingDescriptor {
                 .build(),
         )
         .build();
-    descriptor.full_description = rule.description.as_deref().map(text);
+    // GitHub requires a full description: the title where there is none.
+    descriptor.full_description = Some(text(rule.description.as_deref().unwrap_or(&rule.title)));
     descriptor
 }
 
 fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
     let target = finding.target_name.as_deref().unwrap_or("-");
+    let api = &finding.api_id;
+    let (name, qualified) = match finding.subject {
+        Subject::Route => (
+            finding.route_key.clone(),
+            format!("{target}/{api}/{}", finding.route_key),
+        ),
+        Subject::Stage => {
+            let stage = format!("stage:{}", finding.stage.as_deref().unwrap_or(""));
+            let qualified = format!("{target}/{api}/{stage}");
+            (stage, qualified)
+        }
+        Subject::Api => (api.to_string(), format!("{target}/{api}")),
+    };
     let logical = LogicalLocation::builder()
-        .name(&finding.route_key)
-        .fully_qualified_name(format!("{target}/{}/{}", finding.api_id, finding.route_key))
+        .name(name)
+        .fully_qualified_name(qualified)
         .kind("resource")
         .build();
     let mut location = Location::builder().logical_locations(vec![logical]).build();
@@ -139,24 +154,35 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
             .region(Region::builder().start_line(i64::from(at.line)).build())
             .build()
     });
-    let message = format!(
-        "{}: {} on {} ({})",
-        finding.rule.title,
-        finding.message,
-        finding.route_key,
-        super::api_label(&finding.api_id, finding.api_name.as_deref())
-    );
+    let api_label = super::api_label(&finding.api_id, finding.api_name.as_deref());
+    let message = match finding.subject {
+        Subject::Api => format!("{}: {} ({api_label})", finding.rule.title, finding.message),
+        _ => format!(
+            "{}: {} on {} ({api_label})",
+            finding.rule.title,
+            finding.message,
+            super::subject_label(finding),
+        ),
+    };
     // Identity across runs: rule, target, region, API and route, not the line
     // (a file reformatted is not a new finding). Each part is length-prefixed,
     // so no two different tuples encode alike; FNV is stable everywhere.
+    // Findings on the API or a stage add their subject and what names it
+    // there (the stage, the part of the API), so a route finding's tuple,
+    // and so its fingerprint, is what it always was.
     let mut hasher = fnv::FnvHasher::default();
-    for part in [
+    let subject_name = super::subject_name(finding);
+    let mut parts = vec![
         &*finding.rule.id,
         finding.target_name.as_deref().unwrap_or(""),
         finding.region.as_deref().unwrap_or(""),
         &finding.api_id,
         &finding.route_key,
-    ] {
+    ];
+    if finding.subject != Subject::Route {
+        parts.extend([finding.subject.as_str(), &*subject_name]);
+    }
+    for part in parts {
         hasher.write_u64(part.len() as u64);
         hasher.write(part.as_bytes());
     }

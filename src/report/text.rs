@@ -9,7 +9,7 @@ use std::io;
 
 use anstyle::{AnsiColor, Style};
 
-use super::{Summary, Verdict, api_label};
+use super::{Summary, Verdict, api_label, subject_label};
 use crate::audit::Outcome;
 use routewarden_core::finding::Severity;
 use routewarden_core::finding::{Finding, Status};
@@ -74,7 +74,7 @@ pub fn write(
         .max(5);
     let key_width = outcome
         .all_findings()
-        .map(|f| escape(&f.route_key).chars().count())
+        .map(|f| escape(&subject_label(f)).chars().count())
         .max()
         .unwrap_or(0)
         .min(40);
@@ -114,7 +114,7 @@ pub fn write(
                 "  {} {:<id_width$} {:<key_width$}  {}",
                 p.paint(style, &format!("{tag:<8}")),
                 escape(&f.rule.id),
-                escape(&f.route_key),
+                escape(&subject_label(f)),
                 escape(&f.rule.title),
             )?;
             let indent = " ".repeat(11);

@@ -4,15 +4,14 @@
 //! so a 100k-route file never sits in memory whole.
 
 use std::collections::HashMap;
-use std::collections::hash_map::{DefaultHasher, Entry};
-use std::hash::{Hash, Hasher};
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use routewarden_core::diag::{self, Diagnostics, LoadError};
-use routewarden_core::inventory::{self, Api, Inventory, Location};
+use routewarden_core::inventory::{self, Api, Fingerprint, Inventory, Location};
 
 use super::{ErrorKind, FetchError, Item, Observer, Operation, Source};
 
@@ -67,7 +66,8 @@ fn tokio_stream_of<T: Send + 'static>(
 /// Hands every API of every fleet file to `on_api` as it is parsed; all
 /// problems of all files are reported together. One API is one API: the same
 /// target, region and id given twice is handed over once, and given twice
-/// with different routes is a load error naming both files. A get-routes
+/// with different contents (routes, settings, authorizers, integrations,
+/// stages) is a load error naming both files and what differs. A get-routes
 /// file that holds only its first page yields an `incomplete` error.
 pub fn stream(
     paths: &[PathBuf],
@@ -83,12 +83,12 @@ pub fn stream(
             Admit::Same => tracing::debug!(
                 api_id = %api.api_id,
                 file = %path.display(),
-                "API given again with the same routes; audited once"
+                "API given again with the same contents; audited once"
             ),
-            Admit::Different(first) => conflicts.push((api, first)),
+            Admit::Different(first, differences) => conflicts.push((api, first, differences)),
         });
-        for (api, first) in conflicts {
-            report_conflict(&mut diags, path, &api, &first);
+        for (api, first, differences) in conflicts {
+            report_conflict(&mut diags, path, &api, &first, &differences);
         }
         if let Some(api_id) = read.and_then(|r| r.first_page_of) {
             let file = diag::display_path(path);
@@ -122,53 +122,45 @@ pub fn read(paths: &[PathBuf]) -> Result<(Inventory, Vec<FetchError>), LoadError
 /// An API's target, region and id.
 type Key = (String, String, String);
 
-/// The APIs handed over so far, by key: a fingerprint of their routes, and
+/// The APIs handed over so far, by key: a fingerprint of all they hold, and
 /// where they were first given.
 #[derive(Default)]
 struct Seen {
-    apis: HashMap<Key, (u64, Option<Arc<Location>>)>,
+    apis: HashMap<Key, (Fingerprint, Option<Arc<Location>>)>,
 }
 
 enum Admit {
     New,
     Same,
-    /// Given before with other routes, there.
-    Different(Option<Arc<Location>>),
+    /// Given before, there, with other contents: the parts that differ.
+    Different(Option<Arc<Location>>, Vec<&'static str>),
 }
 
 impl Seen {
     fn admit(&mut self, api: &Api) -> Admit {
         let (target, region, id) = api.key();
         let key = (target.to_owned(), region.to_owned(), id.to_owned());
-        let fingerprint = routes_fingerprint(api);
+        let fingerprint = api.fingerprint();
         match self.apis.entry(key) {
             Entry::Vacant(slot) => {
                 slot.insert((fingerprint, api.origin.0.clone()));
                 Admit::New
             }
             Entry::Occupied(slot) if slot.get().0 == fingerprint => Admit::Same,
-            Entry::Occupied(slot) => Admit::Different(slot.get().1.clone()),
+            Entry::Occupied(slot) => {
+                Admit::Different(slot.get().1.clone(), slot.get().0.differences(&fingerprint))
+            }
         }
     }
 }
 
-/// The routes of an API, in any order (lines do not count).
-fn routes_fingerprint(api: &Api) -> u64 {
-    let hash = |value: &dyn Fn(&mut DefaultHasher)| {
-        let mut hasher = DefaultHasher::new();
-        value(&mut hasher);
-        hasher.finish()
-    };
-    let mut routes: Vec<u64> = api
-        .routes
-        .iter()
-        .map(|r| hash(&|h: &mut DefaultHasher| r.hash(h)))
-        .collect();
-    routes.sort_unstable();
-    hash(&|h: &mut DefaultHasher| routes.hash(h))
-}
-
-fn report_conflict(diags: &mut Diagnostics, path: &Path, api: &Api, first: &Option<Arc<Location>>) {
+fn report_conflict(
+    diags: &mut Diagnostics,
+    path: &Path,
+    api: &Api,
+    first: &Option<Arc<Location>>,
+    differences: &[&str],
+) {
     let Some(file) = diag::read_file(diags, path) else {
         return;
     };
@@ -184,12 +176,15 @@ fn report_conflict(diags: &mut Diagnostics, path: &Path, api: &Api, first: &Opti
         ("", "") => String::new(),
         _ => format!(" (target `{target}`, region `{region}`)"),
     };
+    let what = match differences {
+        [] => "contents".to_owned(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
     diags.push(
         file,
         start..end,
-        format!(
-            "API `{id}`{scope} is given twice with different routes: here and in {first}"
-        ),
+        format!("API `{id}`{scope} is given twice with different {what}: here and in {first}"),
         "one API is one API: rename a get-routes file to its API id, or give a fleet file with TargetName and Region",
     );
 }

@@ -124,6 +124,11 @@ pub struct Finding {
     pub route_key: String,
     /// The stage's name, for stage findings.
     pub stage: Option<Arc<str>>,
+    /// For a finding on one part of an API (drift on an authorizer, an
+    /// integration, the API's settings): which, as ``authorizer `abc1` ``.
+    /// Several such findings of one rule may stand on one API at once: this
+    /// tells them apart in reports and metrics.
+    pub part: Option<Arc<str>>,
     /// Why the route fails the rule, naming fields and values.
     pub message: String,
     /// The exemption that covers it, or the expired one that matched.
@@ -165,9 +170,13 @@ impl Finding {
             route_id: None,
             route_key: String::new(),
             stage: ctx.stage.map(|s| s.stage_name.as_str().into()),
+            part: None,
             message,
             exemption,
-            location: api.origin.0.as_deref().cloned(),
+            location: match ctx.stage {
+                Some(stage) => api.location_of_stage(stage),
+                None => api.origin.0.as_deref().cloned(),
+            },
         }
     }
 
@@ -191,6 +200,7 @@ impl Finding {
             route_id: route.route_id.clone(),
             route_key: route.route_key.clone(),
             stage: None,
+            part: None,
             message,
             exemption,
             location: api.location_of(route),

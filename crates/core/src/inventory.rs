@@ -22,7 +22,7 @@ use crate::diag::{Diagnostics, FileId};
 pub struct Route {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_id: Option<String>,
-    #[serde(deserialize_with = "position::mark_route")]
+    #[serde(deserialize_with = "position::mark_part")]
     pub route_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_type: Option<String>,
@@ -55,7 +55,7 @@ pub struct Route {
     )]
     pub request_parameters: Option<BTreeMap<String, ParameterConstraints>>,
     /// The line of its `RouteKey` in the file it was read from.
-    #[serde(skip, default = "position::route_line")]
+    #[serde(skip, default = "position::part_line")]
     pub line: Line,
 }
 
@@ -167,6 +167,7 @@ pub struct Cors {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Authorizer {
+    #[serde(deserialize_with = "position::mark_part")]
     pub authorizer_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -188,6 +189,9 @@ pub struct Authorizer {
     pub authorizer_result_ttl_in_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_simple_responses: Option<bool>,
+    /// The line of its `AuthorizerId` in the file it was read from.
+    #[serde(skip, default = "position::part_line")]
+    pub line: Line,
 }
 
 /// `Authorizer.JwtConfiguration`.
@@ -204,6 +208,7 @@ pub struct JwtConfiguration {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Integration {
+    #[serde(deserialize_with = "position::mark_part")]
     pub integration_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_type: Option<String>,
@@ -225,8 +230,15 @@ pub struct Integration {
     pub tls_config: Option<TlsConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_millis: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unique::map"
+    )]
     pub request_parameters: Option<BTreeMap<String, String>>,
+    /// The line of its `IntegrationId` in the file it was read from.
+    #[serde(skip, default = "position::part_line")]
+    pub line: Line,
 }
 
 /// `Integration.TlsConfig`.
@@ -241,6 +253,7 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Stage {
+    #[serde(deserialize_with = "position::mark_part")]
     pub stage_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<String>,
@@ -256,8 +269,15 @@ pub struct Stage {
     pub access_log_settings: Option<AccessLogSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_route_settings: Option<RouteSettings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unique::map"
+    )]
     pub tags: Option<BTreeMap<String, String>>,
+    /// The line of its `StageName` in the file it was read from.
+    #[serde(skip, default = "position::part_line")]
+    pub line: Line,
 }
 
 /// `Stage.AccessLogSettings`.
@@ -325,6 +345,28 @@ impl Needs {
     }
 }
 
+/// What an API holds, hashed part by part: see [`Api::fingerprint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u64; 5]);
+
+impl Fingerprint {
+    const PARTS: [&str; 5] = [
+        "API fields",
+        "routes",
+        "authorizers",
+        "integrations",
+        "stages",
+    ];
+
+    /// The parts in which two fingerprints differ (`routes`, `stages`, ...).
+    pub fn differences(&self, other: &Fingerprint) -> Vec<&'static str> {
+        (0..Self::PARTS.len())
+            .filter(|&i| self.0[i] != other.0[i])
+            .map(|i| Self::PARTS[i])
+            .collect()
+    }
+}
+
 /// A file and line, as reports point at them (SARIF's physical location).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -368,11 +410,103 @@ impl Api {
     /// Where a route of this API was defined: its own line in the API's
     /// file, else the API's origin.
     pub fn location_of(&self, route: &Route) -> Option<Location> {
+        self.location_at(route.line)
+    }
+
+    /// Where a stage of this API was defined: its `StageName` line in the
+    /// API's file, else the API's origin.
+    pub fn location_of_stage(&self, stage: &Stage) -> Option<Location> {
+        self.location_at(stage.line)
+    }
+
+    /// A line of this API's file (a route's, an authorizer's, ...) as a
+    /// location; the API's origin where the line is unknown.
+    pub fn location_at(&self, line: Line) -> Option<Location> {
         let origin = self.origin.0.as_deref()?;
         Some(Location {
             path: origin.path.clone(),
-            line: route.line.0.unwrap_or(origin.line),
+            line: line.0.unwrap_or(origin.line),
         })
+    }
+
+    /// The API without its routes, authorizers, integrations and stages:
+    /// its identity, context and own settings (cheap to clone and serialize).
+    pub fn without_parts(&self) -> Api {
+        // Destructured in full: a field added to `Api` must be placed here.
+        let Api {
+            api_id,
+            name,
+            protocol_type,
+            tags,
+            target_name,
+            region,
+            api_endpoint,
+            disable_execute_api_endpoint,
+            ip_address_type,
+            api_key_selection_expression,
+            route_selection_expression,
+            description,
+            version,
+            cors_configuration,
+            routes: _,
+            authorizers: _,
+            integrations: _,
+            stages: _,
+            origin,
+        } = self;
+        Api {
+            api_id: api_id.clone(),
+            name: name.clone(),
+            protocol_type: protocol_type.clone(),
+            tags: tags.clone(),
+            target_name: target_name.clone(),
+            region: region.clone(),
+            api_endpoint: api_endpoint.clone(),
+            disable_execute_api_endpoint: *disable_execute_api_endpoint,
+            ip_address_type: ip_address_type.clone(),
+            api_key_selection_expression: api_key_selection_expression.clone(),
+            route_selection_expression: route_selection_expression.clone(),
+            description: description.clone(),
+            version: version.clone(),
+            cors_configuration: cors_configuration.clone(),
+            routes: Vec::new(),
+            authorizers: None,
+            integrations: None,
+            stages: None,
+            origin: origin.clone(),
+        }
+    }
+
+    /// What the API holds, hashed, lines and origin aside: two inputs of one
+    /// API with equal fingerprints say the same. Routes, authorizers,
+    /// integrations and stages count in any order; a part not read differs
+    /// from a part read and empty. Stable within a process.
+    pub fn fingerprint(&self) -> Fingerprint {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        fn hash(value: impl Hash) -> u64 {
+            let mut hasher = DefaultHasher::new();
+            value.hash(&mut hasher);
+            hasher.finish()
+        }
+        fn json<T: Serialize>(value: &T) -> String {
+            serde_json::to_string(value).expect("the inventory serializes")
+        }
+        // Each element by its hash (lines hash to nothing), in any order.
+        fn set<T>(items: Option<&[T]>, each: impl Fn(&T) -> u64) -> u64 {
+            hash(items.map(|items| {
+                let mut hashes: Vec<u64> = items.iter().map(each).collect();
+                hashes.sort_unstable();
+                hashes
+            }))
+        }
+        Fingerprint([
+            hash(json(&self.without_parts())),
+            set(Some(&self.routes), |r| hash(r)),
+            set(self.authorizers.as_deref(), |a| hash(a)),
+            set(self.integrations.as_deref(), |i| hash(i)),
+            // A stage's settings hold a number (no `Hash`): by its JSON.
+            set(self.stages.as_deref(), |stage| hash(json(stage))),
+        ])
     }
 
     /// The audit's key for an API: target, region, id (`""` where unknown).
@@ -572,30 +706,87 @@ fn open_text(path: &Path) -> std::io::Result<position::Counting<Box<dyn BufRead>
 /// they are (AWS adds values over time), but a policy literal cannot name them.
 fn warn_undefined_values(api: &Api, file: &str) {
     let api_line = api.origin.0.as_ref().map_or(0, |o| o.line);
-    if let Some(protocol) = api.protocol_type.as_deref()
-        && !PROTOCOL_TYPES.contains(&protocol)
-    {
-        tracing::warn!(
-            file,
-            line = api_line,
-            api_id = %api.api_id,
-            value = protocol,
-            "ProtocolType is not a value AWS defines (HTTP, WEBSOCKET); read as it is"
-        );
-    }
-    for route in &api.routes {
-        if let Some(auth) = route.authorization_type.as_deref()
-            && !AUTHORIZATION_TYPES.contains(&auth)
+    // `at` is formatted only for a warning: most values are defined.
+    let check = |at: &dyn Fn() -> String,
+                 line: Line,
+                 field: &str,
+                 value: Option<&str>,
+                 defined: &[&str]| {
+        if let Some(value) = value
+            && !defined.contains(&value)
         {
             tracing::warn!(
                 file,
-                line = route.line.0.unwrap_or(api_line),
+                line = line.0.unwrap_or(api_line),
                 api_id = %api.api_id,
-                route_key = %route.route_key,
-                value = auth,
-                "AuthorizationType is not a value AWS defines (NONE, AWS_IAM, CUSTOM, JWT); read as it is"
+                at = at(),
+                value,
+                "{field} is not a value AWS defines ({}); read as it is",
+                defined.join(", ")
             );
         }
+    };
+    let api_at = || format!("API {}", api.api_id);
+    check(
+        &api_at,
+        Line(None),
+        "ProtocolType",
+        api.protocol_type.as_deref(),
+        PROTOCOL_TYPES,
+    );
+    check(
+        &api_at,
+        Line(None),
+        "IpAddressType",
+        api.ip_address_type.as_deref(),
+        IP_ADDRESS_TYPES,
+    );
+    for route in &api.routes {
+        check(
+            &|| format!("route {}", route.route_key),
+            route.line,
+            "AuthorizationType",
+            route.authorization_type.as_deref(),
+            AUTHORIZATION_TYPES,
+        );
+    }
+    for authorizer in api.authorizers.iter().flatten() {
+        check(
+            &|| format!("authorizer {}", authorizer.authorizer_id),
+            authorizer.line,
+            "AuthorizerType",
+            authorizer.authorizer_type.as_deref(),
+            AUTHORIZER_TYPES,
+        );
+    }
+    for integration in api.integrations.iter().flatten() {
+        let at = || format!("integration {}", integration.integration_id);
+        let line = integration.line;
+        let (kind, connection) = (&integration.integration_type, &integration.connection_type);
+        check(
+            &at,
+            line,
+            "IntegrationType",
+            kind.as_deref(),
+            INTEGRATION_TYPES,
+        );
+        check(
+            &at,
+            line,
+            "ConnectionType",
+            connection.as_deref(),
+            CONNECTION_TYPES,
+        );
+    }
+    for stage in api.stages.iter().flatten() {
+        let settings = stage.default_route_settings.as_ref();
+        check(
+            &|| format!("stage {}", stage.stage_name),
+            stage.line,
+            "DefaultRouteSettings.LoggingLevel",
+            settings.and_then(|s| s.logging_level.as_deref()),
+            LOGGING_LEVELS,
+        );
     }
 }
 
@@ -768,11 +959,13 @@ mod probe {
 /// Line tracking for the streaming parser. serde_json reads its input one
 /// byte at a time and never ahead of the value it parses (it peeks one
 /// byte), so a reader that counts newlines knows the line of the value being
-/// deserialized. The count reaches `Route` and `Api` through a thread-local
-/// set for the duration of one file's parse; `RouteKey` and `ApiId` mark
-/// their line, and the skipped `line`/`origin` fields take the mark when
-/// their object is complete. Parsed from a string (diagnostics, tests),
-/// nothing is tracked and lines are unknown.
+/// deserialized. The count reaches the model through a thread-local set for
+/// the duration of one file's parse: `ApiId` marks the API's line, and the
+/// key of each part of an API (`RouteKey`, `AuthorizerId`, `IntegrationId`,
+/// `StageName`) marks the part's line; the skipped `origin`/`line` fields
+/// take the mark when their object is complete. Parts never nest in one
+/// another, so one mark serves them all. Parsed from a string (diagnostics,
+/// tests), nothing is tracked and lines are unknown.
 mod position {
     use std::cell::{Cell, RefCell};
     use std::io::{self, Read};
@@ -786,7 +979,9 @@ mod position {
     struct Tracker {
         line: Rc<Cell<u32>>,
         path: Arc<str>,
-        route: Cell<Option<u32>>,
+        /// The line of the key of the route, authorizer, integration or
+        /// stage being read.
+        part: Cell<Option<u32>>,
         api: Cell<Option<u32>>,
     }
 
@@ -808,7 +1003,7 @@ mod position {
             *t.borrow_mut() = Some(Tracker {
                 line,
                 path,
-                route: Cell::new(None),
+                part: Cell::new(None),
                 api: Cell::new(None),
             })
         });
@@ -823,8 +1018,9 @@ mod position {
         });
     }
 
-    pub fn mark_route<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
-        mark(|t| &t.route);
+    /// `RouteKey`, `AuthorizerId`, `IntegrationId`, `StageName`.
+    pub fn mark_part<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        mark(|t| &t.part);
         T::deserialize(d)
     }
 
@@ -833,8 +1029,8 @@ mod position {
         T::deserialize(d)
     }
 
-    pub fn route_line() -> Line {
-        Line(TRACKER.with(|t| t.borrow().as_ref().and_then(|t| t.route.take())))
+    pub fn part_line() -> Line {
+        Line(TRACKER.with(|t| t.borrow().as_ref().and_then(|t| t.part.take())))
     }
 
     pub fn api_origin() -> Origin {
@@ -1184,5 +1380,202 @@ mod tests {
             apis: parse(&inventory.to_json()).unwrap(),
         };
         assert_eq!(inventory, again);
+    }
+    /// A v2 fleet file: the API's settings and every part, one key a line.
+    const V2: &str = r#"{
+  "Apis": [
+    {
+      "ApiId": "a1",
+      "ApiEndpoint": "https://a1.execute-api.eu-west-1.amazonaws.com",
+      "DisableExecuteApiEndpoint": true,
+      "IpAddressType": "dualstack",
+      "RouteSelectionExpression": "$request.method $request.path",
+      "CorsConfiguration": { "AllowOrigins": ["https://app.example"], "MaxAge": 300 },
+      "Routes": [
+        { "RouteKey": "GET /pets", "AuthorizationType": "JWT", "AuthorizerId": "abc1" }
+      ],
+      "Authorizers": [
+        {
+          "AuthorizerId": "abc1",
+          "Name": "cognito",
+          "AuthorizerType": "JWT",
+          "JwtConfiguration": { "Audience": ["api"], "Issuer": "https://issuer.example" }
+        }
+      ],
+      "Integrations": [
+        {
+          "IntegrationId": "int1",
+          "IntegrationType": "HTTP_PROXY",
+          "TimeoutInMillis": 30000,
+          "RequestParameters": { "append:header.x": "$context.requestId" },
+          "TlsConfig": { "ServerNameToVerify": "backend.example" }
+        }
+      ],
+      "Stages": [
+        {
+          "StageName": "$default",
+          "AutoDeploy": true
+        },
+        {
+          "StageName": "prod",
+          "AccessLogSettings": { "DestinationArn": "arn:aws:logs:eu-west-1:1:log-group:a" },
+          "DefaultRouteSettings": { "LoggingLevel": "INFO", "ThrottlingRateLimit": 100.5 },
+          "Tags": { "env": "prod" }
+        }
+      ]
+    }
+  ]
+}
+"#;
+
+    fn stream_file(text: &str) -> Result<Vec<Api>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleet.json");
+        std::fs::write(&path, text).unwrap();
+        let mut diags = Diagnostics::new();
+        load_routes_file(&mut diags, &path)
+            .map(|(apis, _)| apis)
+            .ok_or_else(|| diags.render(false))
+    }
+
+    #[test]
+    fn a_v2_fleet_file_carries_settings_and_parts_with_their_lines() {
+        let apis = stream_file(V2).unwrap();
+        let api = &apis[0];
+        assert_eq!(api.ip_address_type.as_deref(), Some("dualstack"));
+        assert_eq!(api.disable_execute_api_endpoint, Some(true));
+        assert_eq!(api.cors_configuration.as_ref().unwrap().max_age, Some(300));
+        let authorizer = &api.authorizers.as_ref().unwrap()[0];
+        assert_eq!(authorizer.line.0, Some(15), "the AuthorizerId line");
+        assert_eq!(
+            authorizer
+                .jwt_configuration
+                .as_ref()
+                .unwrap()
+                .audience
+                .as_deref(),
+            Some(&["api".to_owned()][..])
+        );
+        let integration = &api.integrations.as_ref().unwrap()[0];
+        assert_eq!(integration.line.0, Some(23));
+        assert_eq!(integration.timeout_in_millis, Some(30000));
+        let stages = api.stages.as_ref().unwrap();
+        assert_eq!(
+            stages.iter().map(|s| s.line.0).collect::<Vec<_>>(),
+            [Some(32), Some(36)]
+        );
+        let at = api.location_of_stage(&stages[1]).unwrap();
+        assert!(at.path.ends_with("fleet.json") && at.line == 36, "{at:?}");
+        assert_eq!(api.location_of(&api.routes[0]).unwrap().line, 11);
+        let settings = stages[1].default_route_settings.as_ref().unwrap();
+        assert_eq!(settings.throttling_rate_limit, Some(100.5));
+        assert_eq!(Inventory { apis: apis.clone() }.needs(), Needs::ALL);
+        // Written back (lines are not written) and read again: the same.
+        let inventory = Inventory { apis };
+        assert_eq!(stream_file(&inventory.to_json()).unwrap(), inventory.apis);
+        assert!(!inventory.to_json().contains("Line"));
+    }
+
+    #[test]
+    fn a_v1_fleet_file_reads_with_its_parts_unread() {
+        let apis =
+            parse(r#"{"Apis": [{"ApiId": "a1", "Routes": [{"RouteKey": "GET /"}]}]}"#).unwrap();
+        let api = &apis[0];
+        assert_eq!(
+            (&api.authorizers, &api.integrations, &api.stages),
+            (&None, &None, &None)
+        );
+        assert_eq!(api.api_endpoint, None);
+        assert_eq!(Inventory { apis }.needs(), Needs::default());
+        let empty =
+            parse(r#"{"Apis": [{"ApiId": "a1", "Stages": [], "Authorizers": null}]}"#).unwrap();
+        assert_eq!(empty[0].stages, Some(Vec::new()), "read, and none");
+        assert_eq!(empty[0].authorizers, None, "null is absent");
+    }
+
+    #[test]
+    fn malformed_parts_are_errors_at_their_position() {
+        for (text, expected) in [
+            (
+                "{\"Apis\": [{\"ApiId\": \"a\",\n \"Authorizers\": [{\"Name\": \"n\"}]}]}",
+                "fleet.json:2:30 malformed fleet file: missing field `AuthorizerId`",
+            ),
+            (
+                "{\"Apis\": [{\"ApiId\": \"a\",\n \"Stages\": [{\"StageName\": 7}]}]}",
+                "fleet.json:2:27 malformed fleet file: invalid type: integer `7`, expected a string",
+            ),
+            (
+                "{\"Apis\": [{\"ApiId\": \"a\",\n \"Integrations\": {\"IntegrationId\": \"i\"}}]}",
+                "fleet.json:2:17 malformed fleet file: invalid type: map, expected a sequence",
+            ),
+            (
+                "{\"Apis\": [{\"ApiId\": \"a\",\n \"Stages\": [{\"StageName\": \"p\", \"Tags\": {\"env\": \"dev\", \"env\": \"prod\"}}]}]}",
+                "fleet.json:2:59 malformed fleet file: duplicate key `env`",
+            ),
+            (
+                "{\"Apis\": [{\"ApiId\": \"a\",\n \"Integrations\": [{\"IntegrationId\": \"i\", \"RequestParameters\": {\"h\": \"a\", \"h\": \"b\"}}]}]}",
+                "fleet.json:2:76 malformed fleet file: duplicate key `h`",
+            ),
+            (
+                "{\"Apis\": [{\"ApiId\": \"a\",\n \"Authorizers\": [{\"AuthorizerId\": \"x\", \"AuthorizerId\": \"y\"}]}]}",
+                "fleet.json:2:53 malformed fleet file: duplicate field `AuthorizerId`",
+            ),
+            (
+                "{\"Apis\": [{\"ApiId\": \"a\",\n \"Stages\": [{\"StageName\": \"p\", \"DefaultRouteSettings\": {\"ThrottlingBurstLimit\": 1.5}}]}]}",
+                "fleet.json:2:83 malformed fleet file: invalid type: floating point `1.5`, expected i64",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn listings_of_other_parts_are_not_routes() {
+        for (items, says) in [
+            (
+                r#"{"AuthorizerId": "a", "AuthorizerType": "JWT"}"#,
+                "an authorizer",
+            ),
+            (
+                r#"{"IntegrationId": "i", "IntegrationType": "AWS_PROXY"}"#,
+                "an integration",
+            ),
+            (r#"{"StageName": "prod", "AutoDeploy": true}"#, "a stage"),
+        ] {
+            let text = format!("{{\"Items\": [{items}]}}");
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(&format!("this looks like {says}")), "{err}");
+            let err = stream_file(&text).unwrap_err();
+            assert!(err.contains(&format!("this looks like {says}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_tell_what_differs() {
+        let apis = parse(V2).unwrap();
+        let api = &apis[0];
+        assert_eq!(api.fingerprint(), api.clone().fingerprint());
+        let mut reordered = api.clone();
+        reordered.stages.as_mut().unwrap().reverse();
+        reordered.stages.as_mut().unwrap()[0].line = Line(Some(99));
+        assert_eq!(
+            api.fingerprint(),
+            reordered.fingerprint(),
+            "order and lines aside"
+        );
+        let mut other = api.clone();
+        other.stages.as_mut().unwrap()[1].access_log_settings = None;
+        other.authorizers = None;
+        assert_eq!(
+            api.fingerprint().differences(&other.fingerprint()),
+            ["authorizers", "stages"]
+        );
+        let mut other = api.clone();
+        other.integrations = Some(Vec::new());
+        other.description = Some("d".into());
+        assert_eq!(
+            api.fingerprint().differences(&other.fingerprint()),
+            ["API fields", "integrations"]
+        );
     }
 }

@@ -467,6 +467,7 @@ fn converted<T, U>(
 /// An SDK authorizer as the inventory holds it; `None` without an id.
 fn authorizer(a: aws_sdk_apigatewayv2::types::Authorizer) -> Option<Authorizer> {
     Some(Authorizer {
+        line: Line::default(),
         authorizer_id: a.authorizer_id?,
         name: a.name,
         authorizer_type: a.authorizer_type.map(|t| t.as_str().to_owned()),
@@ -487,6 +488,7 @@ fn authorizer(a: aws_sdk_apigatewayv2::types::Authorizer) -> Option<Authorizer> 
 /// An SDK integration as the inventory holds it; `None` without an id.
 fn integration(i: aws_sdk_apigatewayv2::types::Integration) -> Option<Integration> {
     Some(Integration {
+        line: Line::default(),
         integration_id: i.integration_id?,
         integration_type: i.integration_type.map(|t| t.as_str().to_owned()),
         connection_type: i.connection_type.map(|t| t.as_str().to_owned()),
@@ -507,6 +509,7 @@ fn integration(i: aws_sdk_apigatewayv2::types::Integration) -> Option<Integratio
 /// An SDK stage as the inventory holds it; `None` without a name.
 fn stage(s: aws_sdk_apigatewayv2::types::Stage) -> Option<Stage> {
     Some(Stage {
+        line: Line::default(),
         stage_name: s.stage_name?,
         deployment_id: s.deployment_id,
         client_certificate_id: s.client_certificate_id,

@@ -958,3 +958,26 @@ fn stage_tags_and_exemptions_cover_api_and_stage_findings() {
         "api.cors.allow_credentials is absent (requires: eq true)"
     );
 }
+
+#[test]
+fn the_pack_on_a_whole_api_fleet_file() {
+    let mut diags = crate::diag::Diagnostics::new();
+    let apis = crate::inventory::load_routes_file(
+        &mut diags,
+        std::path::Path::new("tests/fixtures/whole-api.json"),
+    )
+    .unwrap()
+    .0;
+    assert_eq!(
+        findings(&apis[0]),
+        [
+            "RW015 api",
+            "RW011 POST /orders",
+            "RW012 POST /orders",
+            "RW013 POST /orders",
+            "RW010 GET /admin",
+            "RW013 GET /report",
+            "RW014 stage $default",
+        ]
+    );
+}
