@@ -1033,12 +1033,19 @@ async fn a_rule_set_that_needs_no_authorizers_makes_no_get_authorizers_call() {
 /// The fourth end-to-end case: a page of authorizers that fails
 /// (the second, refused) makes its API incomplete, named with GetAuthorizers,
 /// and nothing more of it is read; a GetStages that keeps failing does the
-/// same to another API after its retries; the third API is read whole.
+/// same to another API after its retries, an integration without its id to
+/// a third; the last API is read whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorizer_page_that_fails_makes_that_api_incomplete_and_the_others_complete() {
+    let mut malformed = three_of_each("malformed");
+    malformed.integrations[1]
+        .as_object_mut()
+        .unwrap()
+        .remove("integrationId");
     let server = FaultServer::start(vec![
         three_of_each("refused"),
         three_of_each("failing"),
+        malformed,
         three_of_each("fine"),
     ])
     .await;
@@ -1061,11 +1068,26 @@ async fn an_authorizer_page_that_fails_makes_that_api_incomplete_and_the_others_
         [
             ("failing".into(), "GetStages".into(), "server_error".into()),
             (
+                "malformed".into(),
+                "GetIntegrations".into(),
+                "malformed_response".into()
+            ),
+            (
                 "refused".into(),
                 "GetAuthorizers".into(),
                 "bad_request".into()
             ),
         ]
+    );
+    let malformed = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["api_id"] == "malformed")
+        .unwrap();
+    assert_eq!(
+        malformed["message"],
+        "GetIntegrations returned an integration without an IntegrationId"
     );
     assert_eq!(report["summary"]["apis"], 1, "only `fine` was read whole");
     let counts = server.counts();

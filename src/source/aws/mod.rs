@@ -1,6 +1,7 @@
-//! The live source: GetApis (discovery) or GetApi (explicit ids), then GetRoutes
-//! with full pagination, for every configured target, through one limiter per
-//! account and region.
+//! The live source: GetApis (discovery) or GetApi (explicit ids), then per
+//! API GetRoutes and, as the rules need them ([`Needs`]), GetAuthorizers,
+//! GetIntegrations and GetStages, each with full pagination, for every
+//! configured target, through one limiter per account and region.
 //!
 //! - [`client`]: one SDK client per target, and the limiters they share;
 //! - [`discover`]: which APIs a target has;

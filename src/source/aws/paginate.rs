@@ -1,4 +1,5 @@
-//! One loop for every paginated call (GetApis, GetRoutes, and those to come):
+//! One loop for every paginated call (GetApis, GetRoutes, GetAuthorizers,
+//! GetIntegrations, GetStages):
 //! follow `NextToken` until it is absent, within bounds. A server that
 //! repeats a token, never stops, or returns more items than the bound is an
 //! error of the API, never an endless loop or unbounded memory.
