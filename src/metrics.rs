@@ -41,6 +41,9 @@ pub struct Metrics {
     pub routes: GaugeVec,
     /// Routes drifted from the baseline.
     pub drift_routes: GaugeVec,
+    /// Stages, authorizers, integrations and API settings drifted from the
+    /// baseline (not routes: `drift_routes` counts those).
+    pub drift_parts: GaugeVec,
     /// 1 if the last audit of the API succeeded, else 0.
     pub api_up: GaugeVec,
     /// Unix time of the last successful audit of the API.
@@ -138,6 +141,11 @@ impl Metrics {
                 "Routes drifted from the baseline.",
                 &["target_name", "api_id", "change"],
             ),
+            drift_parts: gauge_vec(
+                "routewarden_drift_parts",
+                "Stages, authorizers, integrations and API settings drifted from the baseline.",
+                &["target_name", "api_id", "part", "change"],
+            ),
             api_up: gauge_vec(
                 "routewarden_api_up",
                 "1 if the last audit of the API succeeded, else 0.",
@@ -221,6 +229,7 @@ impl Metrics {
             Box::new(m.exemptions.clone()),
             Box::new(m.routes.clone()),
             Box::new(m.drift_routes.clone()),
+            Box::new(m.drift_parts.clone()),
             Box::new(m.api_up.clone()),
             Box::new(m.api_last_success.clone()),
             Box::new(m.audit_cycles.clone()),

@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use routewarden_core::config::Config;
+use routewarden_core::finding::Subject;
 use routewarden_core::policy::{self, PolicySource};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -440,17 +441,36 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
             .set(entry.last_success);
     }
     metrics.drift_routes.reset();
-    let mut drift: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
+    metrics.drift_parts.reset();
+    // Routes by change; other parts by kind (stage, authorizer, integration,
+    // settings) and change.
+    let mut routes: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
+    let mut parts: BTreeMap<(&str, &str, &str, &str), u64> = BTreeMap::new();
     for f in &state.drift {
         let change = f.rule.id.strip_prefix("drift.").unwrap_or(&f.rule.id);
-        *drift
-            .entry((f.target_name.as_deref().unwrap_or(""), &f.api_id, change))
-            .or_default() += 1;
+        let (target, api) = (f.target_name.as_deref().unwrap_or(""), &*f.api_id);
+        let part = match (f.subject, f.part.as_deref()) {
+            (Subject::Route, _) => None,
+            (Subject::Stage, _) => Some("stage"),
+            (_, Some(part)) if part.starts_with("authorizer") => Some("authorizer"),
+            (_, Some(part)) if part.starts_with("integration") => Some("integration"),
+            _ => Some("settings"),
+        };
+        match part {
+            None => *routes.entry((target, api, change)).or_default() += 1,
+            Some(part) => *parts.entry((target, api, part, change)).or_default() += 1,
+        }
     }
-    for ((target, api, change), n) in drift {
+    for ((target, api, change), n) in routes {
         metrics
             .drift_routes
             .with_label_values(&[target, api, change])
+            .set(n as f64);
+    }
+    for ((target, api, part, change), n) in parts {
+        metrics
+            .drift_parts
+            .with_label_values(&[target, api, part, change])
             .set(n as f64);
     }
 }
@@ -518,5 +538,54 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         publisher.join().unwrap();
         assert_eq!(missing, 0, "scrapes that saw the API's series missing");
+    }
+
+    #[test]
+    fn drift_is_counted_by_route_and_by_part() {
+        use routewarden_core::drift;
+        use routewarden_core::finding::Severity;
+        use routewarden_core::inventory::{Api, Inventory, Route, Stage};
+        let route = |key: &str| Route {
+            route_key: key.into(),
+            ..Route::default()
+        };
+        let stage = |arn: Option<&str>| Stage {
+            stage_name: "prod".into(),
+            access_log_settings: arn.map(|a| routewarden_core::inventory::AccessLogSettings {
+                destination_arn: Some(a.into()),
+                format: None,
+            }),
+            ..Stage::default()
+        };
+        let api = |routes: Vec<Route>, arn: Option<&str>| Api {
+            api_id: "a1".into(),
+            target_name: Some("t".into()),
+            routes,
+            stages: Some(vec![stage(arn)]),
+            ..Api::default()
+        };
+        let baseline = Inventory {
+            apis: vec![api(vec![route("GET /a")], Some("arn:logs"))],
+        };
+        let live = Inventory {
+            apis: vec![api(vec![route("GET /a"), route("GET /b")], None)],
+        };
+        let mut state = state::State::default();
+        state.drift = drift::compare(&live, &baseline, &Default::default(), Severity::Medium);
+        let metrics = Metrics::new();
+        publish_state(&metrics, &state, 100);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                r#"routewarden_drift_routes{api_id="a1",change="added",target_name="t"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"routewarden_drift_parts{api_id="a1",change="modified",part="stage",target_name="t"} 1"#
+            ),
+            "{text}"
+        );
     }
 }
