@@ -570,8 +570,10 @@ mod tests {
         let live = Inventory {
             apis: vec![api(vec![route("GET /a"), route("GET /b")], None)],
         };
-        let mut state = state::State::default();
-        state.drift = drift::compare(&live, &baseline, &Default::default(), Severity::Medium);
+        let state = state::State {
+            drift: drift::compare(&live, &baseline, &Default::default(), Severity::Medium),
+            ..state::State::default()
+        };
         let metrics = Metrics::new();
         publish_state(&metrics, &state, 100);
         let text = metrics.render();
