@@ -301,20 +301,11 @@ fn api_finding(
         None => Subject::Api,
     };
     Finding {
-        rule,
-        status: Status::Violation,
-        target_name: api.target_name.clone(),
-        region: api.region.clone(),
-        api_id: api.api_id.clone(),
-        api_name: api.name.clone(),
         subject,
-        route_id: None,
-        route_key: String::new(),
         stage: stage.map(Arc::from),
         part: part.map(Arc::from),
-        message,
-        exemption: None,
         location: None,
+        ..Finding::on(api, rule, Status::Violation, message, None)
     }
 }
 

@@ -155,6 +155,23 @@ impl Finding {
         if let Some(route) = ctx.route {
             return Finding::new(api, route, rule, status, message, exemption);
         }
+        let mut finding = Finding::on(api, rule, status, message, exemption);
+        if let Some(stage) = ctx.stage {
+            finding.subject = Subject::Stage;
+            finding.stage = Some(stage.stage_name.as_str().into());
+            finding.location = api.location_of_stage(stage);
+        }
+        finding
+    }
+
+    /// A finding of `rule` on the API itself, located at the API.
+    pub fn on(
+        api: &Api,
+        rule: Arc<RuleInfo>,
+        status: Status,
+        message: String,
+        exemption: Option<Arc<ExemptionInfo>>,
+    ) -> Finding {
         Finding {
             rule,
             status,
@@ -162,21 +179,14 @@ impl Finding {
             region: api.region.clone(),
             api_id: api.api_id.clone(),
             api_name: api.name.clone(),
-            subject: if ctx.stage.is_some() {
-                Subject::Stage
-            } else {
-                Subject::Api
-            },
+            subject: Subject::Api,
             route_id: None,
             route_key: String::new(),
-            stage: ctx.stage.map(|s| s.stage_name.as_str().into()),
+            stage: None,
             part: None,
             message,
             exemption,
-            location: match ctx.stage {
-                Some(stage) => api.location_of_stage(stage),
-                None => api.origin.0.as_deref().cloned(),
-            },
+            location: api.origin.0.as_deref().cloned(),
         }
     }
 
@@ -190,20 +200,11 @@ impl Finding {
         exemption: Option<Arc<ExemptionInfo>>,
     ) -> Finding {
         Finding {
-            rule,
-            status,
-            target_name: api.target_name.clone(),
-            region: api.region.clone(),
-            api_id: api.api_id.clone(),
-            api_name: api.name.clone(),
             subject: Subject::Route,
             route_id: route.route_id.clone(),
             route_key: route.route_key.clone(),
-            stage: None,
-            part: None,
-            message,
-            exemption,
             location: api.location_of(route),
+            ..Finding::on(api, rule, status, message, exemption)
         }
     }
 }
