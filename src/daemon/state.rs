@@ -134,7 +134,9 @@ impl State {
         self.apis = next;
 
         // Drift as violations: this cycle's, and the last known of what
-        // could not be read.
+        // could not be read, by the rule findings follow above: an API not
+        // read at all keeps all of it; one read in part keeps the drift of
+        // the routes not read (its stage and API drift are this cycle's).
         let old_drift = std::mem::take(&mut self.drift);
         self.drift = outcome.drift;
         self.drift.extend(old_drift.into_iter().filter(|f| {
@@ -142,7 +144,7 @@ impl State {
             outcome.unread.contains((&key.0, &key.1, &key.2))
                 && read_routes
                     .get(&key)
-                    .is_none_or(|read| !read.contains(&f.route_key))
+                    .is_none_or(|read| f.subject == Subject::Route && !read.contains(&f.route_key))
         }));
 
         self.compare(before, &mut changes);
