@@ -703,9 +703,15 @@ async fn faults_in_the_daemon_keep_last_known_violations_and_drop_what_is_gone()
     server.add_fault(Rule::everywhere(Fault::error(403, "ExpiredTokenException")));
     let d = daemon.clone();
     tokio::task::spawn_blocking(move || {
+        // The fault may land mid-cycle (a GetRoutes refused after GetApis
+        // succeeded): wait for a cycle whose discovery was refused too.
         d.wait_for(
-            |d| up(&d.metrics(), "stays") == Some(0.0),
-            "everything down",
+            |d| {
+                let m = d.metrics();
+                up(&m, "stays") == Some(0.0)
+                    && requests(&m, &[("operation", "GetApis"), ("outcome", "client_error")]) >= 1.0
+            },
+            "everything down, discovery refused",
         );
         let m = d.metrics();
         assert_eq!(violations(&m, "stays"), Some(1.0));
