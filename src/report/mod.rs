@@ -91,6 +91,8 @@ pub struct Summary {
     pub by_severity: BTreeMap<Severity, usize>,
     pub exempted: usize,
     pub expired_exemptions: usize,
+    /// Findings whose outcome depends on a value not known before deploy.
+    pub indeterminate: usize,
     pub errors: usize,
     /// Every API was read.
     pub complete: bool,
@@ -104,9 +106,11 @@ impl Summary {
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let (mut violations, mut exempted, mut expired, mut failing) = (0, 0, 0, 0);
+        let mut indeterminate = 0;
         for finding in outcome.all_findings() {
             match finding.status {
                 routewarden_core::finding::Status::Exempted => exempted += 1,
+                routewarden_core::finding::Status::Indeterminate => indeterminate += 1,
                 status => {
                     if status == routewarden_core::finding::Status::ExpiredExemption {
                         expired += 1;
@@ -127,6 +131,7 @@ impl Summary {
             by_severity,
             exempted,
             expired_exemptions: expired,
+            indeterminate,
             errors: outcome.errors.len(),
             complete: outcome.errors.is_empty(),
             fail_on,

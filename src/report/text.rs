@@ -80,10 +80,12 @@ pub fn write(
         .min(40);
     for key in &order {
         let findings = groups.get_mut(key).expect("grouped");
-        // Open violations first, worst first; exempted ones last.
+        // Open violations first, worst first; then indeterminate ones;
+        // exempted ones last.
         findings.sort_by_key(|f| {
             (
                 f.status == Status::Exempted,
+                f.status == Status::Indeterminate,
                 std::cmp::Reverse(f.severity()),
             )
         });
@@ -108,6 +110,10 @@ pub fn write(
                     Style::new().fg_color(Some(AnsiColor::Green.into())),
                 ),
                 Status::ExpiredExemption => (f.severity().as_str(), severity_style(f.severity())),
+                Status::Indeterminate => (
+                    "unknown",
+                    Style::new().fg_color(Some(AnsiColor::Cyan.into())),
+                ),
             };
             writeln!(
                 out,

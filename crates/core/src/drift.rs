@@ -277,7 +277,7 @@ impl Drift {
             let message = format!("{SETTINGS_LABEL}: changed: {}", changed.join("; "));
             let part = Some(SETTINGS_LABEL.to_owned());
             let mut finding = api_finding(live, rule, None, part, message);
-            finding.location = live.location_at(Line(None));
+            finding.location = live.location_at(Line(None, None));
             self.findings.push(finding);
         }
     }
@@ -889,16 +889,18 @@ mod tests {
         base.origin = crate::inventory::Origin(Some(Arc::new(crate::inventory::Location {
             path: "baseline.json".into(),
             line: 3,
+            column: None,
         })));
-        base.stages.as_mut().unwrap()[1].line = Line(Some(40));
+        base.stages.as_mut().unwrap()[1].line = Line(Some(40), None);
         let baseline = Inventory { apis: vec![base] };
         let mut live = full("a1");
         live.origin = crate::inventory::Origin(Some(Arc::new(crate::inventory::Location {
             path: "live.json".into(),
             line: 2,
+            column: None,
         })));
         let mut prod = stage("prod", None);
-        prod.line = Line(Some(20));
+        prod.line = Line(Some(20), None);
         live.stages = Some(vec![prod, stage("canary", Some("arn:log"))]);
         let live = Inventory { apis: vec![live] };
         let findings = compare(&live, &baseline, &Unread::default(), Severity::Low);
@@ -1033,13 +1035,15 @@ mod tests {
         base.origin = crate::inventory::Origin(Some(Arc::new(crate::inventory::Location {
             path: "baseline.json".into(),
             line: 1,
+            column: None,
         })));
-        base.routes[1].line = Line(Some(9));
+        base.routes[1].line = Line(Some(9), None);
         let mut live = api("a1", vec![route("GET /a", "JWT")]);
         live.name = Some("payments".into());
         live.origin = crate::inventory::Origin(Some(Arc::new(crate::inventory::Location {
             path: "live.json".into(),
             line: 1,
+            column: None,
         })));
         let findings = compare(
             &Inventory { apis: vec![live] },

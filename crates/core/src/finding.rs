@@ -91,6 +91,10 @@ pub enum Status {
     Exempted,
     /// Only expired exemptions match: it counts as a violation again.
     ExpiredExemption,
+    /// The outcome depends on a value the code leaves unknown until deploy:
+    /// neither passed nor violated. Fails a run only with
+    /// `--fail-on-indeterminate`.
+    Indeterminate,
 }
 
 impl Status {
@@ -99,12 +103,13 @@ impl Status {
             Status::Violation => "violation",
             Status::Exempted => "exempted",
             Status::ExpiredExemption => "expired_exemption",
+            Status::Indeterminate => "indeterminate",
         }
     }
 
     /// Whether it counts as an open violation.
     pub fn is_open(self) -> bool {
-        self != Status::Exempted
+        matches!(self, Status::Violation | Status::ExpiredExemption)
     }
 }
 

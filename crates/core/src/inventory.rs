@@ -143,6 +143,41 @@ pub struct Api {
     /// reached it live.
     #[serde(skip, default = "position::api_origin")]
     pub origin: Origin,
+    /// Values the code that defines the API leaves unknown until deploy
+    /// (read from infrastructure as code); always empty live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// A value that code does not fix before deploy: a parameter without a
+/// default, an `ImportValue`, a Terraform value known after apply. A rule
+/// whose outcome depends on it is `indeterminate`, never passed or violated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Unknown {
+    /// The part of the API that holds the value.
+    pub part: Part,
+    /// Which one: the route key, authorizer id, integration id or stage
+    /// name; empty for the API itself.
+    #[serde(default)]
+    pub key: String,
+    /// The field, as policies name it (`authorization_type`,
+    /// `authorizer.jwt.audience`, `stage.access_log.destination_arn`); `*`
+    /// for every field of the part.
+    pub field: String,
+    /// Why it is unknown, for the finding: `parameter AuthType has no default`.
+    pub reason: String,
+}
+
+/// A part of an API, as [`Unknown`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Api,
+    Route,
+    Authorizer,
+    Integration,
+    Stage,
 }
 
 /// `Api.CorsConfiguration`.
@@ -374,13 +409,23 @@ pub struct Location {
     /// it is inside it.
     pub path: Arc<str>,
     pub line: u32,
+    /// 1-based, where the source knows it (infrastructure as code).
+    pub column: Option<u32>,
 }
 
 /// A 1-based line in the file a value was read from, where it was read from
-/// a file. Where something was read is not part of what it is: two lines are
-/// always equal, so routes and inventories compare by content.
+/// a file, and its 1-based column where the reader knows it. Where something
+/// was read is not part of what it is: two lines are always equal, so routes
+/// and inventories compare by content.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Line(pub Option<u32>);
+pub struct Line(pub Option<u32>, pub Option<u32>);
+
+impl Line {
+    /// Line and column.
+    pub fn at(line: u32, column: u32) -> Line {
+        Line(Some(line), Some(column))
+    }
+}
 
 impl PartialEq for Line {
     fn eq(&self, _: &Self) -> bool {
@@ -423,9 +468,13 @@ impl Api {
     /// location; the API's origin where the line is unknown.
     pub fn location_at(&self, line: Line) -> Option<Location> {
         let origin = self.origin.0.as_deref()?;
-        Some(Location {
-            path: origin.path.clone(),
-            line: line.0.unwrap_or(origin.line),
+        Some(match line.0 {
+            Some(n) => Location {
+                path: origin.path.clone(),
+                line: n,
+                column: line.1,
+            },
+            None => origin.clone(),
         })
     }
 
@@ -453,6 +502,7 @@ impl Api {
             integrations: _,
             stages: _,
             origin,
+            unknown,
         } = self;
         Api {
             api_id: api_id.clone(),
@@ -474,6 +524,7 @@ impl Api {
             integrations: None,
             stages: None,
             origin: origin.clone(),
+            unknown: unknown.clone(),
         }
     }
 
@@ -666,6 +717,7 @@ pub fn stream_routes_file(
                 api.origin = Origin(Some(Arc::new(Location {
                     path: shown.clone(),
                     line: 1,
+                    column: None,
                 })));
                 checked(api);
             }
@@ -729,14 +781,14 @@ fn warn_undefined_values(api: &Api, file: &str) {
     let api_at = || format!("API {}", api.api_id);
     check(
         &api_at,
-        Line(None),
+        Line(None, None),
         "ProtocolType",
         api.protocol_type.as_deref(),
         PROTOCOL_TYPES,
     );
     check(
         &api_at,
-        Line(None),
+        Line(None, None),
         "IpAddressType",
         api.ip_address_type.as_deref(),
         IP_ADDRESS_TYPES,
@@ -1030,7 +1082,10 @@ mod position {
     }
 
     pub fn part_line() -> Line {
-        Line(TRACKER.with(|t| t.borrow().as_ref().and_then(|t| t.part.take())))
+        Line(
+            TRACKER.with(|t| t.borrow().as_ref().and_then(|t| t.part.take())),
+            None,
+        )
     }
 
     pub fn api_origin() -> Origin {
@@ -1040,6 +1095,7 @@ mod position {
             Some(Arc::new(Location {
                 path: t.path.clone(),
                 line: t.api.take()?,
+                column: None,
             }))
         }))
     }
@@ -1557,7 +1613,7 @@ mod tests {
         assert_eq!(api.fingerprint(), api.clone().fingerprint());
         let mut reordered = api.clone();
         reordered.stages.as_mut().unwrap().reverse();
-        reordered.stages.as_mut().unwrap()[0].line = Line(Some(99));
+        reordered.stages.as_mut().unwrap()[0].line = Line(Some(99), None);
         assert_eq!(
             api.fingerprint(),
             reordered.fingerprint(),

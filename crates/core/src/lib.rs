@@ -19,6 +19,7 @@ pub mod config;
 pub mod diag;
 pub mod drift;
 pub mod finding;
+pub mod iac;
 pub mod inventory;
 pub mod policy;
 pub mod sanitize;

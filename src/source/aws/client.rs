@@ -122,6 +122,7 @@ pub(super) async fn targets(
             Arc::new(Location {
                 path: routewarden_core::diag::display_path(path).into(),
                 line: target.line,
+                column: None,
             })
         }));
         targets.push(TargetClient {

@@ -209,6 +209,42 @@ impl Condition {
         }
     }
 
+    /// Whether the condition holds where some values are unknown (code
+    /// before deploy): `None` when the answer depends on one, by Kleene's
+    /// three-valued logic (`all` with one false test is false whatever the
+    /// unknowns; `any` with one true test is true).
+    pub fn judge(&self, ctx: &Context<'_>) -> Option<bool> {
+        match self {
+            Condition::All(items) => {
+                let mut unknown = false;
+                for item in items {
+                    match item.judge(ctx) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                (!unknown).then_some(true)
+            }
+            Condition::Any(items) => {
+                let mut unknown = false;
+                for item in items {
+                    match item.judge(ctx) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                (!unknown).then_some(false)
+            }
+            Condition::Not(inner) => inner.judge(ctx).map(|b| !b),
+            Condition::Test(test) => match ctx.unknown(&test.field) {
+                Some(_) => None,
+                None => Some(test.op.holds(test.field.read(ctx))),
+            },
+        }
+    }
+
     /// Every field the condition reads.
     pub fn fields(&self) -> Box<dyn Iterator<Item = &Field> + '_> {
         match self {

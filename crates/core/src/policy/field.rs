@@ -8,7 +8,7 @@ use crate::finding::Subject;
 use crate::inventory::{
     AUTHORIZATION_TYPES, AUTHORIZER_TYPES, Api, Authorizer, CONNECTION_TYPES, INTEGRATION_TYPES,
     IP_ADDRESS_TYPES, Integration, LOGGING_LEVELS, Needs, PROTOCOL_TYPES, ParameterConstraints,
-    Route, Stage,
+    Part, Route, Stage, Unknown,
 };
 
 /// The type of a field, against which operators are checked at load.
@@ -671,6 +671,60 @@ impl<'a> Context<'a> {
             stage: None,
             ..self
         }
+    }
+
+    /// The value of `field` that the code defining the API leaves unknown
+    /// in this context, if any: the field itself, its whole part, or the
+    /// reference that joins the part (an authorizer through an unknown
+    /// `authorizer_id`). Live APIs have none, and cost one test.
+    pub fn unknown(&self, field: &Field) -> Option<&'a Unknown> {
+        let marks = &self.api.unknown;
+        if marks.is_empty() {
+            return None;
+        }
+        let name = match field {
+            Field::Method | Field::Path => "route_key".to_owned(),
+            _ => field.name(),
+        };
+        let route_key = self.route.map_or("", |r| r.route_key.as_str());
+        let on_route = |wanted: &str| {
+            marks.iter().find(|m| {
+                m.part == Part::Route
+                    && self.route.is_some()
+                    && m.key == route_key
+                    && (m.field == wanted || m.field == "*")
+            })
+        };
+        let on = |part: Part, key: &str| {
+            marks
+                .iter()
+                .find(|m| m.part == part && m.key == key && (m.field == name || m.field == "*"))
+        };
+        if name.starts_with("authorizer.") {
+            let id = self
+                .route
+                .and_then(|r| r.authorizer_id.as_deref())
+                .unwrap_or("");
+            return on_route("authorizer_id").or_else(|| on(Part::Authorizer, id));
+        }
+        if name.starts_with("integration.") {
+            let id = self
+                .route
+                .and_then(|r| r.target.as_deref())
+                .and_then(|t| t.strip_prefix("integrations/"))
+                .unwrap_or("");
+            return on_route("target").or_else(|| on(Part::Integration, id));
+        }
+        if name.starts_with("stage.") {
+            return on(
+                Part::Stage,
+                self.stage.map_or("", |s| s.stage_name.as_str()),
+            );
+        }
+        if name.starts_with("api.") || matches!(field, Field::TargetName | Field::Region) {
+            return on(Part::Api, "");
+        }
+        on_route(&name)
     }
 
     /// A stage of the API (stage rules).

@@ -75,10 +75,45 @@ impl Rule {
         self.applies(ctx) && !self.require.holds(ctx)
     }
 
+    /// The rule's verdict where the API holds values its code leaves
+    /// unknown: `Pass`, `Violated`, or `Indeterminate` naming the first
+    /// unknown value the outcome depends on. Equal to [`Rule::violated_by`]
+    /// where nothing is unknown.
+    pub fn verdict(&self, ctx: &Context<'_>) -> Verdict {
+        let applies = self.when.as_ref().map_or(Some(true), |w| w.judge(ctx));
+        let holds = self.require.judge(ctx);
+        match (applies, holds) {
+            (Some(false), _) | (_, Some(true)) => Verdict::Pass,
+            (Some(true), Some(false)) => Verdict::Violated,
+            _ => {
+                let unknown = self
+                    .when
+                    .iter()
+                    .chain(std::iter::once(&self.require))
+                    .flat_map(Condition::fields)
+                    .find_map(|field| ctx.unknown(field).map(|u| (field.name(), u)));
+                let message = match unknown {
+                    Some((name, u)) => format!("{name} is not known before deploy: {}", u.reason),
+                    None => "depends on a value not known before deploy".to_owned(),
+                };
+                Verdict::Indeterminate(message)
+            }
+        }
+    }
+
     /// Why a violation fails `require`, e.g. `authorization_type is "NONE", expected ne "NONE"`.
     pub fn explain(&self, ctx: &Context<'_>) -> String {
         self.require.explain(ctx)
     }
+}
+
+/// A rule's outcome on code, where values may be unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Violated,
+    /// Why it cannot be decided: which value is unknown, and why.
+    Indeterminate(String),
 }
 
 /// What reports say about an exemption.
@@ -212,14 +247,36 @@ impl PolicySet {
                 .map(|&index| (index, &self.rules[index]))
                 .filter(move |(_, rule)| rule.needs.met_by(api))
         };
+        // Code before deploy may leave values unknown; live APIs never do,
+        // and take the two-valued path that allocates nothing.
+        let decided = api.unknown.is_empty();
         let check = |index: usize, rule: &Rule, ctx: &Context<'_>, out: &mut Vec<Finding>| {
-            if !rule.violated_by(ctx) {
-                return;
-            }
-            let (status, exemption) = match self.exemption_for(index, ctx, today) {
-                Exempted::No => (Status::Violation, None),
-                Exempted::Active(e) => (Status::Exempted, Some(e)),
-                Exempted::Expired(e) => (Status::ExpiredExemption, Some(e)),
+            let undecided = if decided {
+                if !rule.violated_by(ctx) {
+                    return;
+                }
+                None
+            } else {
+                match rule.verdict(ctx) {
+                    Verdict::Pass => return,
+                    Verdict::Violated => None,
+                    Verdict::Indeterminate(why) => Some(why),
+                }
+            };
+            let (status, exemption) = match (self.exemption_for(index, ctx, today), undecided) {
+                (Exempted::Active(e), _) => (Status::Exempted, Some(e)),
+                (_, Some(why)) => {
+                    out.push(Finding::of(
+                        ctx,
+                        rule.info.clone(),
+                        Status::Indeterminate,
+                        why,
+                        None,
+                    ));
+                    return;
+                }
+                (Exempted::No, None) => (Status::Violation, None),
+                (Exempted::Expired(e), None) => (Status::ExpiredExemption, Some(e)),
             };
             out.push(Finding::of(
                 ctx,

@@ -1,0 +1,132 @@
+use super::*;
+use crate::diag::Diagnostics;
+
+fn apis(text: &str) -> (Read, Diagnostics) {
+    let mut diags = Diagnostics::new();
+    let mut doc = Doc::from_text(&mut diags, "t.yaml", text);
+    let root = if text.trim_start().starts_with('{') {
+        super::super::node::parse_json(text).unwrap()
+    } else {
+        super::super::node::parse_yaml(text).unwrap()
+    };
+    let mut out = Read::default();
+    read(
+        &mut doc,
+        &root,
+        &Options::default(),
+        "t.yaml",
+        None,
+        &mut out,
+    );
+    doc.finish(&mut diags);
+    (out, diags)
+}
+
+const HTTP: &str = r#"
+Parameters:
+  Env: {Type: String, Default: prod}
+  AuthType: {Type: String}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: !Sub "pets-${Env}", ProtocolType: HTTP}
+  Jwt:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties:
+      ApiId: !Ref Api
+      AuthorizerType: JWT
+      Name: jwt
+      IdentitySource: ["$request.header.Authorization"]
+      JwtConfiguration: {Audience: [], Issuer: https://issuer}
+  Open:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: GET /public}
+  Guarded:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Api
+      RouteKey: GET /pets
+      AuthorizationType: JWT
+      AuthorizerId: !Ref Jwt
+      Target: !Sub integrations/${Backend}
+  Chosen:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !GetAtt Api.ApiId
+      RouteKey: $default
+      AuthorizationType: !If [IsProd, JWT, NONE]
+  Param:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: POST /x, AuthorizationType: !Ref AuthType}
+  Backend:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Api, IntegrationType: HTTP_PROXY, IntegrationUri: http://example.com, IntegrationMethod: ANY}
+"#;
+
+#[test]
+fn resources_references_conditions_and_unknown_parameters() {
+    let (read, diags) = apis(HTTP);
+    assert!(diags.is_empty(), "{diags:?}");
+    let api = &read.apis[0];
+    assert_eq!(&*api.api_id, "Api");
+    assert_eq!(api.name.as_deref(), Some("pets-prod"));
+    let route = |key: &str| api.routes.iter().find(|r| r.route_key == key).unwrap();
+    assert_eq!(
+        route("GET /public").authorization_type.as_deref(),
+        Some("NONE")
+    );
+    assert_eq!(route("GET /pets").authorizer_id.as_deref(), Some("Jwt"));
+    assert_eq!(
+        route("GET /pets").target.as_deref(),
+        Some("integrations/Backend")
+    );
+    assert_eq!(route("$default").authorization_type.as_deref(), Some("JWT"));
+    assert_eq!(route("POST /x").authorization_type, None);
+    assert_eq!(api.unknown.len(), 1, "{:?}", api.unknown);
+    assert_eq!(api.unknown[0].key, "POST /x");
+    assert_eq!(api.unknown[0].field, "authorization_type");
+    assert!(api.unknown[0].reason.contains("AuthType has no default"));
+    let line = route("GET /pets").line;
+    assert_eq!((line.0, line.1), (Some(22), Some(3)));
+    let jwt = &api.authorizers.as_ref().unwrap()[0];
+    assert_eq!(
+        jwt.jwt_configuration.as_ref().unwrap().audience,
+        Some(vec![])
+    );
+}
+
+#[test]
+fn references_to_nothing_are_errors_with_positions() {
+    let (_, diags) = apis(
+        "Resources:\n  R:\n    Type: AWS::ApiGatewayV2::Route\n    Properties: {ApiId: !Ref Nope, RouteKey: GET /}\n",
+    );
+    let problem = &diags.problems()[0];
+    assert!(problem.message.contains("`Nope` is neither"), "{problem:?}");
+    assert_eq!(diags.position(problem), "t.yaml:4:30");
+}
+
+#[test]
+fn quick_create_has_its_managed_route_and_overrides_apply() {
+    let text = r#"{"Resources": {
+  "Quick": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Name": "q", "ProtocolType": "HTTP", "Target": "arn:aws:lambda:eu-west-1:1:function:f"}},
+  "Jwt": {"Type": "AWS::ApiGatewayV2::Authorizer", "Properties": {"ApiId": {"Ref": "Quick"}, "AuthorizerType": "JWT", "Name": "j", "JwtConfiguration": {"Audience": ["a"], "Issuer": "https://i"}}},
+  "Over": {"Type": "AWS::ApiGatewayV2::ApiGatewayManagedOverrides", "Properties": {"ApiId": {"Ref": "Quick"}, "Route": {"AuthorizationType": "JWT", "AuthorizerId": {"Ref": "Jwt"}}}}
+}}"#;
+    let (read, diags) = apis(text);
+    assert!(diags.is_empty(), "{diags:?}");
+    let api = &read.apis[0];
+    assert_eq!(api.routes.len(), 1);
+    let route = &api.routes[0];
+    assert_eq!(route.route_key, "$default");
+    assert_eq!(route.authorization_type.as_deref(), Some("JWT"));
+    assert_eq!(route.authorizer_id.as_deref(), Some("Jwt"));
+    assert_eq!(
+        api.integrations.as_ref().unwrap()[0]
+            .integration_type
+            .as_deref(),
+        Some("AWS_PROXY")
+    );
+    assert_eq!(api.stages.as_ref().unwrap()[0].stage_name, "$default");
+}
