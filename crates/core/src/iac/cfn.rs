@@ -30,6 +30,8 @@ pub struct Template<'n> {
     pub stack: Arc<str>,
     /// Prefixed to logical ids to make API ids (`Stack/` for CDK).
     pub prefix: String,
+    /// A SAM template, whose references may name what its translation adds.
+    sam: bool,
 }
 
 /// A parameter's value: given, its default, or unknown.
@@ -123,6 +125,7 @@ impl<'n> Template<'n> {
             mappings: root.get("Mappings"),
             stack: stack.into(),
             prefix: prefix.to_owned(),
+            sam: super::sam::is_sam(root),
         }
     }
 
@@ -132,6 +135,29 @@ impl<'n> Template<'n> {
             .get(logical)
             .and_then(|(_, r)| r.get("Type"))
             .and_then(Node::text)
+    }
+
+    /// Whether `name` is SAM's implicit HTTP API, which a SAM template may
+    /// reference though it does not define it.
+    pub fn implicit_api(&self, name: &str) -> bool {
+        self.sam && name == super::sam::IMPLICIT
+    }
+
+    /// Whether `name` is a resource SAM's translation adds, which a SAM
+    /// template may reference: the implicit APIs, and what a serverless
+    /// resource expands to (`MyFunctionRole`, `MyApiApiGatewayDefaultStage`).
+    fn made_by_sam(&self, name: &str) -> bool {
+        self.sam
+            && (name == "ServerlessRestApi"
+                || self.implicit_api(name)
+                || self.resources.iter().any(|(id, (_, resource))| {
+                    name.len() > id.len()
+                        && name.starts_with(id)
+                        && resource
+                            .get("Type")
+                            .and_then(Node::text)
+                            .is_some_and(|t| t.starts_with("AWS::Serverless::"))
+                }))
     }
 
     /// The logical ids of the resources of a type, in template order.
@@ -185,6 +211,13 @@ impl<'n> Template<'n> {
 
     /// A condition function's value.
     fn truth(&self, doc: &mut Doc, node: &Node) -> Option<bool> {
+        // In a condition, `{"Condition": name}` is another condition (SAM's
+        // translation combines its conditions so), not a resource attribute.
+        if let [(key, name)] = node.entries()
+            && &*key.name == "Condition"
+        {
+            return self.condition(doc, name.text()?, name.at);
+        }
         let Some((function, args)) = intrinsic(node) else {
             return self.eval(doc, node).boolean();
         };
@@ -301,6 +334,9 @@ impl<'n> Template<'n> {
                     }
                 };
                 let Some(kind) = self.kind(&logical) else {
+                    if self.made_by_sam(&logical) {
+                        return unknown(format!("{logical}.{attribute} is known after deploy"));
+                    }
                     doc.error(
                         args.at,
                         format!(
@@ -478,6 +514,12 @@ impl<'n> Template<'n> {
                 format!("the id of resource {name} is known after deploy"),
                 at,
             )),
+            // The implicit HTTP API stands for itself, as SAM's APIs do.
+            None if self.implicit_api(name) => Some(Node::new(Value::Str(name.into()), at)),
+            None if self.made_by_sam(name) => Some(Node::unknown(
+                format!("{name} is added by SAM's translation; its id is known after deploy"),
+                at,
+            )),
             None => {
                 doc.error(
                     at,
@@ -608,9 +650,10 @@ fn name_at(resource: &Node) -> usize {
     resource.get("Condition").map_or(resource.at, |c| c.at)
 }
 
-/// Reads a template's APIs into `read`: the `AWS::ApiGatewayV2::*`
-/// resources, and for a SAM template its serverless resources too.
-/// `stack` names the file or CDK stack; `prefix` is prefixed to API ids.
+/// Reads a template's APIs into `read`: for a SAM template its serverless
+/// APIs first (an `AWS::ApiGatewayV2::Route` or `::Stage` may belong to
+/// one), then the `AWS::ApiGatewayV2::*` resources. `stack` names the file
+/// or CDK stack; `prefix` is prefixed to API ids.
 pub fn read(
     doc: &mut Doc,
     root: &Node,
@@ -621,10 +664,10 @@ pub fn read(
 ) {
     let template = Template::new(doc, root, options, stack, prefix.unwrap_or(""));
     let mut apis = Apis::default();
-    read_v2(doc, &template, &mut apis, read);
     if super::sam::is_sam(root) {
-        super::sam::read(doc, &template, &mut apis.by_id);
+        super::sam::read(doc, &template, &mut apis.by_id, &mut read.unread);
     }
+    read_v2(doc, &template, &mut apis, read);
     for (_, api) in apis.by_id {
         read.apis.push(api);
     }
@@ -752,7 +795,9 @@ fn owner(
         }
         Some(node) => match node.text() {
             Some(id) if template.kind(id) == Some("AWS::ApiGatewayV2::Api") => Some(id.to_owned()),
-            Some(id) if template.kind(id).is_some() => Some(id.to_owned()),
+            Some(id) if template.kind(id).is_some() || template.implicit_api(id) => {
+                Some(id.to_owned())
+            }
             _ => {
                 doc.error(
                     node.at,
