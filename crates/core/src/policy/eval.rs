@@ -239,6 +239,11 @@ impl Condition {
             }
             Condition::Not(inner) => inner.judge(ctx).map(|b| !b),
             Condition::Test(test) => match ctx.unknown(&test.field) {
+                // Set, not known: whether it is set is known.
+                Some(unknown) if unknown.present => match test.op {
+                    Op::Exists(want) => Some(want),
+                    _ => None,
+                },
                 Some(_) => None,
                 None => Some(test.op.holds(test.field.read(ctx))),
             },
