@@ -172,6 +172,10 @@ pub struct Unknown {
     /// it is set are decided.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub present: bool,
+    /// The known beginning of a string otherwise unknown
+    /// (`https://cognito-idp.` of an issuer built with `Fn::Sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 /// A part of an API, as [`Unknown`] names it.

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::node::{Key, Node, Value};
-use super::{Doc, Options, Read, Unreadable, mark, mark_present};
+use super::{Doc, Options, Read, Unreadable, mark};
 use crate::inventory::{
     AccessLogSettings, Api, Authorizer, Cors, Integration, JwtConfiguration, Line,
-    ParameterConstraints, Part, Route, RouteSettings, Stage, TlsConfig,
+    ParameterConstraints, Part, Route, RouteSettings, Stage, TlsConfig, Unknown,
 };
 
 /// A template being read: its resources, parameters and conditions, and
@@ -540,7 +540,9 @@ impl<'n> Template<'n> {
                 },
             };
             if let Some(reason) = value.unknown_reason() {
-                return Some(Node::unknown(reason, at));
+                let known = value.known_prefix().unwrap_or_default();
+                out.push_str(known);
+                return Some(Node::unknown_after(reason, &out, at));
             }
             out.push_str(value.text().unwrap_or_default());
         }
@@ -648,12 +650,12 @@ pub struct Apis {
 /// the API once the part's key is known: the field, why, and whether the
 /// value is known to be set and not empty.
 #[derive(Default)]
-pub struct Unknowns(pub Vec<(&'static str, String, bool)>);
+pub struct Unknowns(pub Vec<(&'static str, String, bool, Option<String>)>);
 
 impl Unknowns {
     /// Notes an unknown value.
     pub fn note(&mut self, field: &'static str, reason: impl Into<String>, present: bool) {
-        self.0.push((field, reason.into(), present));
+        self.0.push((field, reason.into(), present, None));
     }
 
     /// The known value of a property, noting it when unknown; a scalar set
@@ -662,7 +664,9 @@ impl Unknowns {
         let value = props.get(key)?;
         match value.unknown_reason() {
             Some(reason) => {
-                self.note(field, reason, !value.may_be_absent());
+                let prefix = value.known_prefix().map(str::to_owned);
+                self.0
+                    .push((field, reason.to_owned(), !value.may_be_absent(), prefix));
                 None
             }
             None => Some(value),
@@ -736,17 +740,21 @@ impl Unknowns {
 
     /// Whether a field was noted unknown.
     pub fn has(&self, field: &str) -> bool {
-        self.0.iter().any(|(f, _, _)| *f == field)
+        self.0.iter().any(|(f, ..)| *f == field)
     }
 
     /// Marks what was noted on the API's part.
     pub fn mark_on(self, api: &mut Api, part: Part, key: &str) {
-        for (field, reason, present) in self.0 {
-            if present {
-                mark_present(api, part, key, field, reason);
-            } else {
-                mark(api, part, key, field, reason);
-            }
+        for (field, reason, present, prefix) in self.0 {
+            let unknown = Unknown {
+                part,
+                key: key.to_owned(),
+                field: field.to_owned(),
+                reason,
+                present,
+                prefix,
+            };
+            super::add(api, unknown);
         }
     }
 }

@@ -189,6 +189,7 @@ pub fn mark(
             field: field.into(),
             reason: reason.into(),
             present: false,
+            prefix: None,
         },
     );
 }
@@ -209,11 +210,13 @@ pub fn mark_present(
             field: field.into(),
             reason: reason.into(),
             present: true,
+            prefix: None,
         },
     );
 }
 
-fn add(api: &mut Api, unknown: Unknown) {
+/// Adds an unknown value to an API, once.
+pub fn add(api: &mut Api, unknown: Unknown) {
     if !api.unknown.contains(&unknown) {
         api.unknown.push(unknown);
     }

@@ -71,10 +71,43 @@ impl Node {
         }
     }
 
+    /// A string not known before deploy whose beginning is known
+    /// (`https://cognito-idp.${AWS::Region}...`): rules on its scheme are
+    /// decided.
+    pub fn unknown_after(reason: impl Into<Box<str>>, prefix: &str, at: usize) -> Node {
+        if prefix.is_empty() {
+            return Node::unknown(reason, at);
+        }
+        Node {
+            value: Value::Seq(vec![
+                Node::new(Value::Str(reason.into()), at),
+                Node::new(Value::Str(prefix.into()), at),
+            ]),
+            tag: Some(UNKNOWN.into()),
+            at,
+        }
+    }
+
     /// Why the value is unknown, where it is.
     pub fn unknown_reason(&self) -> Option<&str> {
         match (&self.value, self.tag.as_deref()) {
             (Value::Str(reason), Some(UNKNOWN | MAYBE_ABSENT)) => Some(reason),
+            (Value::Seq(parts), Some(UNKNOWN)) => parts.first()?.text_unchecked(),
+            _ => None,
+        }
+    }
+
+    /// The known beginning of an unknown string, if any.
+    pub fn known_prefix(&self) -> Option<&str> {
+        match (&self.value, self.tag.as_deref()) {
+            (Value::Seq(parts), Some(UNKNOWN)) => parts.get(1)?.text_unchecked(),
+            _ => None,
+        }
+    }
+
+    fn text_unchecked(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
             _ => None,
         }
     }
