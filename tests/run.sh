@@ -94,6 +94,9 @@ bash tests/core_is_pure.sh
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh
 
+log "IaC fixtures are valid CloudFormation (cfn-lint)"
+bash tests/iac/lint_fixtures.sh
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --workspace --no-fail-fast --features test-intervals
