@@ -23,6 +23,8 @@ pub struct Audit<'a> {
     pub policies: &'a PolicySet,
     /// Drift is computed against it, when there is one.
     pub baseline: Option<&'a Inventory>,
+    /// And against what code defines (`--baseline-iac`), when given.
+    pub code: Option<&'a drift::Code>,
     /// The severity of drift findings.
     pub drift_severity: Severity,
     /// Decides which exemptions have expired (UTC).
@@ -72,7 +74,7 @@ pub async fn run(
     audit: &Audit<'_>,
     observer: &dyn Observer,
 ) -> Result<Outcome, LoadError> {
-    let keep_routes = audit.keep_routes || audit.baseline.is_some();
+    let keep_routes = audit.keep_routes || audit.baseline.is_some() || audit.code.is_some();
     let mut outcome = Outcome {
         rules: audit
             .policies
@@ -134,6 +136,14 @@ pub async fn run(
             &outcome.unread,
             audit.drift_severity,
         );
+    }
+    if let Some(code) = audit.code {
+        outcome.drift.extend(drift::compare_code(
+            &outcome.inventory,
+            code,
+            &outcome.unread,
+            audit.drift_severity,
+        ));
     }
     Ok(outcome)
 }
@@ -230,6 +240,7 @@ pub(crate) mod tests {
         let audit = Audit {
             policies: &policies,
             baseline: Some(&baseline),
+            code: None,
             drift_severity: Severity::Medium,
             today: today_utc(),
             keep_routes: false,
@@ -263,6 +274,7 @@ pub(crate) mod tests {
         let mut audit = Audit {
             policies: &policies,
             baseline: None,
+            code: None,
             drift_severity: Severity::Medium,
             today: today_utc(),
             keep_routes: false,

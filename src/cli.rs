@@ -57,6 +57,18 @@ pub struct Common {
     #[arg(long, value_name = "FILE", global = true)]
     pub baseline: Option<PathBuf>,
 
+    /// Infrastructure as code to audit instead of live state: CloudFormation, SAM, a CDK cdk.out, a Terraform plan (JSON) or OpenAPI; a file or directory, repeatable; no AWS call is made
+    #[arg(long, value_name = "PATH", global = true, conflicts_with = "routes")]
+    pub iac: Vec<PathBuf>,
+
+    /// A template parameter's value (over its default), repeatable
+    #[arg(long = "iac-param", value_name = "NAME=VALUE", global = true, value_parser = name_value)]
+    pub iac_params: Vec<(String, String)>,
+
+    /// Code to compare live state (or --routes) against: routes defined in no code, defined and not live, or with other authorization; repeatable; replaces the config's
+    #[arg(long, value_name = "PATH", global = true)]
+    pub baseline_iac: Vec<PathBuf>,
+
     /// AWS endpoint override (an emulator); AWS_ENDPOINT_URL works too
     #[arg(long, value_name = "URL", global = true, value_parser = routewarden_core::config::endpoint_url)]
     pub endpoint_url: Option<String>,
@@ -86,6 +98,10 @@ pub struct ReportArgs {
         requires = "check"
     )]
     pub fail_on: FailOn,
+
+    /// Fail the run when a rule's outcome depends on a value not known before deploy
+    #[arg(long, requires = "check")]
+    pub fail_on_indeterminate: bool,
 }
 
 /// Daemon options.
@@ -118,6 +134,14 @@ pub enum Command {
     },
     /// List the loaded rules: id, severity, title
     Rules,
+}
+
+/// `NAME=VALUE`.
+fn name_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

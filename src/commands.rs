@@ -25,6 +25,9 @@ pub async fn run(cli: &Cli) -> Result<Exit, Error> {
         routes: cli.common.routes.clone(),
         baseline: cli.common.baseline.clone(),
         endpoint_url: cli.common.endpoint_url.clone(),
+        iac: cli.common.iac.clone(),
+        iac_params: cli.common.iac_params.iter().cloned().collect(),
+        baseline_iac: cli.common.baseline_iac.clone(),
     };
     match &cli.command {
         Some(Command::Validate) => validate(&args).await,
@@ -50,6 +53,7 @@ async fn audit(plan: &Plan, keep_routes: bool) -> Result<Outcome, Error> {
     let audit = Audit {
         policies: &plan.policies,
         baseline: plan.baseline.as_ref(),
+        code: plan.code.as_ref(),
         drift_severity: plan.config.drift.severity,
         today: audit::today_utc(),
         keep_routes,
@@ -65,7 +69,11 @@ async fn check(cli: &Cli, args: &Args) -> Result<Exit, Error> {
         routes = outcome.routes,
         "inventory read"
     );
-    let summary = Summary::of(&outcome, cli.report.fail_on);
+    let summary = Summary::of(
+        &outcome,
+        cli.report.fail_on,
+        cli.report.fail_on_indeterminate,
+    );
     tracing::info!(
         violations = summary.violations,
         failing = summary.failing,
@@ -108,9 +116,21 @@ async fn validate(args: &Args) -> Result<Exit, Error> {
     let mut files = args.routes.clone();
     files.extend(args.baseline(&config).cloned());
     let inventory = files::read(&files)?.0;
+    // Code is parsed in full: every problem of every file is reported.
+    let mut code = args.iac.clone();
+    code.extend(args.baseline_iac(&config).iter().cloned());
+    let code_apis = if code.is_empty() {
+        None
+    } else {
+        let read = routewarden_core::iac::load(&code, &args.iac_options())?;
+        Some((
+            read.apis.len(),
+            read.apis.iter().map(|a| a.routes.len()).sum::<usize>(),
+        ))
+    };
     let enabled = policies.enabled().count();
     let line = format!(
-        "ok: {} rules ({enabled} enabled), {} exemptions, {} targets{}\n",
+        "ok: {} rules ({enabled} enabled), {} exemptions, {} targets{}{}\n",
         policies.rules.len(),
         policies.exemptions.len(),
         config.targets.len(),
@@ -122,6 +142,10 @@ async fn validate(args: &Args) -> Result<Exit, Error> {
                 inventory.route_count(),
                 files.len()
             )
+        },
+        match code_apis {
+            Some((apis, routes)) => format!(", {routes} routes of {apis} APIs in code"),
+            None => String::new(),
         }
     );
     write_stdout(line.as_bytes())?;

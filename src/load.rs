@@ -3,10 +3,13 @@
 //! and the daemon call [`load`]; a daemon reload is the same call. Every
 //! problem is an error: nothing half-loaded is ever used.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use routewarden_core::config::Config;
+use routewarden_core::drift;
+use routewarden_core::iac;
 use routewarden_core::inventory::{Inventory, Needs};
 use routewarden_core::policy::{PolicySet, PolicySource};
 
@@ -15,6 +18,7 @@ use crate::shard::{Shard, Sharded};
 use crate::source::Source;
 use crate::source::aws::AwsSource;
 use crate::source::files::{self, Files};
+use crate::source::iac::Code;
 
 /// What the command line says about what to load.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +31,12 @@ pub struct Args {
     /// `--baseline`: replaces the config's.
     pub baseline: Option<PathBuf>,
     pub endpoint_url: Option<String>,
+    /// `--iac`: code instead of the config's targets.
+    pub iac: Vec<PathBuf>,
+    /// `--iac-param`.
+    pub iac_params: BTreeMap<String, String>,
+    /// `--baseline-iac`: replaces the config's.
+    pub baseline_iac: Vec<PathBuf>,
 }
 
 impl Args {
@@ -40,6 +50,21 @@ impl Args {
                 .iter()
                 .map(|p| PolicySource::parse(p, Path::new("")))
                 .collect()
+        }
+    }
+
+    /// The code to report drift against: `--baseline-iac`, else the config's.
+    pub fn baseline_iac<'a>(&'a self, config: &'a Config) -> &'a [PathBuf] {
+        if self.baseline_iac.is_empty() {
+            &config.audit.baseline_iac
+        } else {
+            &self.baseline_iac
+        }
+    }
+
+    pub fn iac_options(&self) -> iac::Options {
+        iac::Options {
+            params: self.iac_params.clone(),
         }
     }
 
@@ -71,6 +96,8 @@ pub struct Plan {
     /// Empty for `snapshot`.
     pub policies: PolicySet,
     pub baseline: Option<Inventory>,
+    /// The code to report drift against, with each target's name mapping.
+    pub code: Option<drift::Code>,
     /// `None` for `rules` and `validate`.
     pub source: Option<Box<dyn Source>>,
 }
@@ -86,12 +113,16 @@ impl Plan {
 /// the runtime's workers.
 pub async fn load(args: &Args, purpose: Purpose) -> Result<Plan, Error> {
     let files = Arc::new(args.clone());
-    let (config, policies, baseline) =
+    let (config, policies, baseline, code) =
         tokio::task::spawn_blocking(move || load_files(&files, purpose))
             .await
             .map_err(|err| Error::Panic(crate::error::join_error(err)))??;
     let source: Option<Box<dyn Source>> = match purpose {
         Purpose::Rules | Purpose::Validate => None,
+        Purpose::Snapshot | Purpose::Check | Purpose::Daemon(_) if !args.iac.is_empty() => {
+            // Code is small next to a fleet: a shard audits all of it.
+            Some(Box::new(Code::new(args.iac.clone(), args.iac_options())))
+        }
         Purpose::Snapshot | Purpose::Check | Purpose::Daemon(_) if !args.routes.is_empty() => {
             let files = Files::new(args.routes.clone());
             Some(match purpose {
@@ -125,15 +156,16 @@ pub async fn load(args: &Args, purpose: Purpose) -> Result<Plan, Error> {
         config,
         policies,
         baseline,
+        code,
         source,
     })
 }
 
 /// Config, policies and baseline, as `purpose` needs them.
-fn load_files(
-    args: &Args,
-    purpose: Purpose,
-) -> Result<(Config, PolicySet, Option<Inventory>), Error> {
+/// What [`load_files`] loads.
+type Loaded = (Config, PolicySet, Option<Inventory>, Option<drift::Code>);
+
+fn load_files(args: &Args, purpose: Purpose) -> Result<Loaded, Error> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -155,8 +187,36 @@ fn load_files(
         }
         _ => None,
     };
-    if matches!(purpose, Purpose::Daemon(_)) && !args.routes.is_empty() {
-        files::read(&args.routes)?;
+    let code = match (purpose, args.baseline_iac(&config)) {
+        (Purpose::Check | Purpose::Daemon(_), paths) if !paths.is_empty() => {
+            let read = iac::load(paths, &args.iac_options())?;
+            for unread in &read.unread {
+                tracing::warn!(
+                    api_id = %unread.api.api_id,
+                    reason = %unread.reason,
+                    "drift against code: the routes of this API are not known before deploy; it is left out"
+                );
+            }
+            let names = config
+                .targets
+                .iter()
+                .filter(|t| !t.iac_names.is_empty())
+                .map(|t| (t.name.clone(), t.iac_names.clone()))
+                .collect();
+            Some(drift::Code {
+                apis: read.apis,
+                names,
+            })
+        }
+        _ => None,
+    };
+    if matches!(purpose, Purpose::Daemon(_)) {
+        if !args.routes.is_empty() {
+            files::read(&args.routes)?;
+        }
+        if !args.iac.is_empty() {
+            iac::load(&args.iac, &args.iac_options())?;
+        }
     }
-    Ok((config, policies, baseline))
+    Ok((config, policies, baseline, code))
 }

@@ -18,6 +18,7 @@ fn audit_of(inventory: Inventory, policies: &PolicySet) -> Outcome {
     let audit = Audit {
         policies,
         baseline: None,
+        code: None,
         drift_severity: routewarden_core::finding::Severity::Medium,
         today: time::macros::date!(2026 - 06 - 01),
         keep_routes: true,
@@ -40,7 +41,7 @@ fn example() -> Outcome {
 }
 
 fn render(format: Format, outcome: &Outcome, fail_on: FailOn) -> String {
-    let summary = Summary::of(outcome, fail_on);
+    let summary = Summary::of(outcome, fail_on, false);
     let mut out = Vec::new();
     report::write(format, outcome, &summary, &mut out, false).unwrap();
     String::from_utf8(out).unwrap()
@@ -60,7 +61,7 @@ fn text() {
 #[test]
 fn text_in_colour_marks_severities() {
     let outcome = example();
-    let summary = Summary::of(&outcome, FailOn::Never);
+    let summary = Summary::of(&outcome, FailOn::Never, false);
     let mut out = Vec::new();
     report::write(Format::Text, &outcome, &summary, &mut out, true).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -356,6 +357,7 @@ fn subjects() -> Outcome {
     let audit = Audit {
         policies: &policies,
         baseline: Some(&baseline),
+        code: None,
         drift_severity: routewarden_core::finding::Severity::Medium,
         today: time::macros::date!(2026 - 06 - 01),
         keep_routes: true,

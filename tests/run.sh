@@ -58,6 +58,11 @@ fi
 [[ -x "$SARIF_TOOL" ]] || { echo "tests/run.sh: the SARIF multitool is missing after install" >&2; exit 1; }
 export ROUTEWARDEN_SARIF_MULTITOOL="$PWD/$SARIF_TOOL"
 
+# The infrastructure-as-code peers (the SAM translator and cfn-lint from PyPI,
+# the AWS CDK from npm, under target/) and the test CDK app synthesised offline:
+# exports ROUTEWARDEN_SAM_TRANSLATE, ROUTEWARDEN_CFN_LINT, ROUTEWARDEN_CDK_OUT.
+source tests/iac/peers.sh
+
 # Tests that build an AWS client never reach for instance metadata.
 export AWS_EC2_METADATA_DISABLED=true
 
@@ -88,6 +93,9 @@ bash tests/core_is_pure.sh
 
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh
+
+log "IaC fixtures are valid CloudFormation (cfn-lint)"
+bash tests/iac/lint_fixtures.sh
 
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -267,6 +267,14 @@ fn fingerprint_files(args: &Args, config: &Config) -> u64 {
         }
     }
     paths.extend(args.baseline(config).cloned());
+    // The code drift is reported against, file by file.
+    let mut code: Vec<PathBuf> = args.baseline_iac(config).to_vec();
+    while let Some(path) = code.pop() {
+        match std::fs::read_dir(&path) {
+            Ok(entries) => code.extend(entries.filter_map(Result::ok).map(|e| e.path())),
+            Err(_) => paths.push(path),
+        }
+    }
     let mut hasher = fnv::FnvHasher::default();
     for path in paths {
         hasher.write(path.as_os_str().as_encoded_bytes());
@@ -320,6 +328,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
     let audit = Audit {
         policies: &loaded.policies,
         baseline: loaded.baseline.as_ref(),
+        code: loaded.code.as_ref(),
         drift_severity: loaded.config.drift.severity,
         today: audit::today_utc(),
         keep_routes: true,

@@ -251,6 +251,7 @@ mod tests {
         let audit = Audit {
             policies,
             baseline,
+            code: None,
             drift_severity: Severity::Medium,
             today: time::macros::date!(2026 - 01 - 01),
             keep_routes: true,

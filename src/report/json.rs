@@ -40,6 +40,16 @@ struct JsonFinding<'a> {
     remediation: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exemption: Option<&'a ExemptionInfo>,
+    /// Where what the finding is about is defined: the file, line and
+    /// column (column where the source knows it); `null` where nothing is.
+    location: Option<JsonLocation<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonLocation<'a> {
+    path: &'a str,
+    line: u32,
+    column: Option<u32>,
 }
 
 impl<'a> From<&'a Finding> for JsonFinding<'a> {
@@ -60,6 +70,11 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             message: &f.message,
             remediation: f.rule.remediation.as_deref(),
             exemption: f.exemption.as_deref(),
+            location: f.location.as_ref().map(|at| JsonLocation {
+                path: &at.path,
+                line: at.line,
+                column: at.column,
+            }),
         }
     }
 }

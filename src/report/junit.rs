@@ -128,8 +128,14 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
     writeln!(out)
 }
 
-/// A rule finding's test case status: skipped when exempted, else a failure.
+/// A rule finding's test case status: skipped when exempted or
+/// indeterminate (undecided before deploy), else a failure.
 fn status(rule: &RuleInfo, f: &Finding) -> TestCaseStatus {
+    if f.status == Status::Indeterminate {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(format!("indeterminate: {}", escape(&f.message)));
+        return status;
+    }
     if f.status == Status::Exempted {
         let mut status = TestCaseStatus::skipped();
         let reason = f.exemption.as_ref().map_or("", |e| e.reason.trim());

@@ -102,7 +102,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(outcome: &Outcome, fail_on: FailOn) -> Summary {
+    /// `fail_on_indeterminate`: findings whose outcome depends on a value not
+    /// known before deploy fail the run too.
+    pub fn of(outcome: &Outcome, fail_on: FailOn, fail_on_indeterminate: bool) -> Summary {
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let (mut violations, mut exempted, mut expired, mut failing) = (0, 0, 0, 0);
@@ -110,7 +112,12 @@ impl Summary {
         for finding in outcome.all_findings() {
             match finding.status {
                 routewarden_core::finding::Status::Exempted => exempted += 1,
-                routewarden_core::finding::Status::Indeterminate => indeterminate += 1,
+                routewarden_core::finding::Status::Indeterminate => {
+                    indeterminate += 1;
+                    if fail_on_indeterminate {
+                        failing += 1;
+                    }
+                }
                 status => {
                     if status == routewarden_core::finding::Status::ExpiredExemption {
                         expired += 1;

@@ -151,7 +151,13 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
         };
         PhysicalLocation::builder()
             .artifact_location(artifact)
-            .region(Region::builder().start_line(i64::from(at.line)).build())
+            .region(match at.column {
+                Some(column) => Region::builder()
+                    .start_line(i64::from(at.line))
+                    .start_column(i64::from(column))
+                    .build(),
+                None => Region::builder().start_line(i64::from(at.line)).build(),
+            })
             .build()
     });
     let api_label = super::api_label(&finding.api_id, finding.api_name.as_deref());
@@ -193,7 +199,11 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
     );
     let mut result = SarifResult::builder()
         .rule_id(&*finding.rule.id)
-        .level(level(finding.severity()))
+        // Undecided before deploy: a note, whatever the rule's severity.
+        .level(match finding.status {
+            Status::Indeterminate => ResultLevel::Note,
+            _ => level(finding.severity()),
+        })
         .message(Message::builder().text(message).build())
         .locations(vec![location])
         .partial_fingerprints(fingerprints)

@@ -124,6 +124,11 @@ pub fn write(
                 escape(&f.rule.title),
             )?;
             let indent = " ".repeat(11);
+            // Code has places worth clicking: `file:line:col`.
+            if let Some(at) = f.location.as_ref().filter(|at| at.column.is_some()) {
+                let place = format!("{}:{}:{}", at.path, at.line, at.column.unwrap_or(1));
+                writeln!(out, "{indent}{}", p.paint(DIM, &escape(&place)))?;
+            }
             match (&f.status, &f.exemption) {
                 (Status::Exempted, Some(e)) => {
                     writeln!(

@@ -52,12 +52,12 @@ impl Source for Files {
                 }
             }
         });
-        tokio_stream_of(rx).boxed()
+        stream_of(rx).boxed()
     }
 }
 
 /// The receiving end as a stream.
-fn tokio_stream_of<T: Send + 'static>(
+pub(super) fn stream_of<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> + Send {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))

@@ -10,6 +10,7 @@
 
 pub mod aws;
 pub mod files;
+pub mod iac;
 
 use std::sync::Arc;
 use std::time::Duration;

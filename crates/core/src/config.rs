@@ -78,6 +78,9 @@ pub struct Audit {
     pub policies: Vec<PolicySource>,
     /// Fleet file to report drift against.
     pub baseline: Option<PathBuf>,
+    /// Infrastructure as code to report drift against: live routes no code
+    /// defines, routes defined and not live, authorization that differs.
+    pub baseline_iac: Vec<PathBuf>,
     /// Cap on per-route violation series in /metrics.
     pub max_violation_series: usize,
 }
@@ -134,6 +137,9 @@ pub struct Target {
     pub api_ids: Option<Vec<String>>,
     /// Filters for discovery; an empty filter audits every API of the region.
     pub discover: Discover,
+    /// Live API name → the name its code gives it, for drift against code
+    /// (`baseline_iac`) where the two differ.
+    pub iac_names: BTreeMap<String, String>,
 }
 
 /// Which discovered APIs to audit; every filter given must hold.
@@ -157,6 +163,7 @@ impl Default for Config {
                 concurrency: DEFAULT_CONCURRENCY,
                 policies: vec![PolicySource::Builtin],
                 baseline: None,
+                baseline_iac: Vec::new(),
                 max_violation_series: DEFAULT_MAX_VIOLATION_SERIES,
             },
             drift: Drift {
@@ -187,6 +194,7 @@ const AUDIT_KEYS: &[&str] = &[
     "concurrency",
     "policies",
     "baseline",
+    "baseline_iac",
     "max_violation_series",
 ];
 const DRIFT_KEYS: &[&str] = &["severity"];
@@ -209,6 +217,7 @@ const TARGET_KEYS: &[&str] = &[
     "external_id",
     "api_ids",
     "discover",
+    "iac_names",
 ];
 const DISCOVER_KEYS: &[&str] = &["name_matches", "protocol_type", "tags"];
 
@@ -305,6 +314,18 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
         }
         if let Some(v) = audit.get("baseline") {
             a.baseline = cur.string(v, "baseline").map(|p| base.join(p));
+        }
+        // One path, or a list of them (files or directories).
+        if let Some(v) = audit.get("baseline_iac") {
+            a.baseline_iac = match v.get_ref() {
+                DeValue::String(p) => vec![base.join(&**p)],
+                _ => cur
+                    .strings(v, "baseline_iac")
+                    .into_iter()
+                    .flatten()
+                    .map(|p| base.join(p))
+                    .collect(),
+            };
         }
     }
     if let Some(drift) = section(cur, table, "drift", DRIFT_KEYS)
@@ -653,6 +674,16 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
         .get("discover")
         .and_then(|v| discover(cur, v))
         .unwrap_or_default();
+    let mut iac_names = BTreeMap::new();
+    if let Some(v) = table.get("iac_names")
+        && let Some(names) = cur.table(v, "iac_names")
+    {
+        for (live, code) in names {
+            if let Some(code) = cur.string(code, "iac_names") {
+                iac_names.insert(live.get_ref().to_string(), code.to_owned());
+            }
+        }
+    }
     // A `[[targets]]` entry's span is its header.
     let line = cur.diags.line(cur.file, item.span().start);
     Some(Target {
@@ -663,6 +694,7 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
         external_id,
         api_ids,
         discover,
+        iac_names,
     })
 }
 

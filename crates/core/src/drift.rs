@@ -43,7 +43,10 @@ impl Change {
 
     /// The rule, as findings on `subject` show it: one id per change, a
     /// title that says what changed.
-    fn rule(self, subject: Subject, severity: Severity) -> RuleInfo {
+    fn rule(self, subject: Subject, severity: Severity, against: Against) -> RuleInfo {
+        if against == Against::Code {
+            return self.code_rule(subject, severity);
+        }
         let (title, remediation) = match (subject, self) {
             (Subject::Route, Change::Added) => (
                 "Route added since the baseline",
@@ -106,6 +109,72 @@ impl Change {
     }
 }
 
+impl Change {
+    /// The rule of drift against code (`--baseline-iac`), where only routes
+    /// and their authorization are compared.
+    fn code_rule(self, subject: Subject, severity: Severity) -> RuleInfo {
+        let (title, description, remediation) = match self {
+            Change::Added => (
+                "Route live but defined in no code",
+                "Live, and defined by none of the code given: it appeared outside the deployment pipeline.",
+                "If the route is wanted, define it in the code and deploy it through the pipeline; otherwise delete it.",
+            ),
+            Change::Removed => (
+                "Route defined in code but not live",
+                "The code defines it, and it is not live: the code was not deployed, or the route was deleted outside the pipeline.",
+                "Deploy the code, or remove the route from it.",
+            ),
+            Change::Modified => (
+                "Route authorization differs from the code",
+                "Live with another authorization (type, authorizer, scopes, API key) than the code defines: changed outside the pipeline, or the code was not deployed.",
+                "Deploy the code to restore the authorization it defines, or change the code.",
+            ),
+        };
+        RuleInfo {
+            id: self.rule_id().into(),
+            title: title.into(),
+            severity,
+            description: Some(description.into()),
+            remediation: Some(remediation.into()),
+            enabled: true,
+            subject,
+            needs: Default::default(),
+        }
+    }
+}
+
+/// What drift compares live state with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Against {
+    /// A fleet file taken earlier (`--baseline`).
+    Baseline,
+    /// What infrastructure as code defines (`--baseline-iac`).
+    Code,
+}
+
+impl Against {
+    fn absent(self) -> &'static str {
+        match self {
+            Against::Baseline => "not in the baseline",
+            Against::Code => "defined in no code",
+        }
+    }
+
+    fn not_live(self) -> &'static str {
+        match self {
+            Against::Baseline => "in the baseline, not live",
+            Against::Code => "defined in code, not live",
+        }
+    }
+
+    fn api_gone(self) -> &'static str {
+        match self {
+            Against::Baseline => "in the baseline; its API is gone",
+            Against::Code => "defined in code; its API is not live",
+        }
+    }
+}
+
 /// An API's identity for drift: target, region and id (see [`Api::key`]).
 pub type ApiKey<'a> = (&'a str, &'a str, &'a str);
 
@@ -148,12 +217,122 @@ pub fn compare(
     unread: &Unread,
     severity: Severity,
 ) -> Vec<Finding> {
+    compare_with(live, baseline, unread, severity, Against::Baseline)
+}
+
+/// Code to compare live state with (`--baseline-iac`, `[audit] baseline_iac`).
+#[derive(Debug, Clone, Default)]
+pub struct Code {
+    /// What the code defines.
+    pub apis: Vec<Api>,
+    /// Per target, live API name → the name the code gives it.
+    pub names: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Drift of `live` against code: APIs are matched by name within a target
+/// (through the target's `iac_names`), routes by route key. A live route no
+/// code defines is `drift.added`; a route the code defines that is not live
+/// is `drift.removed` (on the live API, or on the code's API where no live
+/// API has its name); a route whose authorization (type, authorizer by
+/// name, scopes, API key) differs is `drift.modified`, the fields named.
+/// Nothing else is compared: ids, integrations and stages differ between
+/// code and what a deploy made of it.
+pub fn compare_code(
+    live: &Inventory,
+    code: &Code,
+    unread: &Unread,
+    severity: Severity,
+) -> Vec<Finding> {
+    let by_name: BTreeMap<&str, &Api> = code
+        .apis
+        .iter()
+        .map(|api| (api.name.as_deref().unwrap_or(&api.api_id), api))
+        .collect();
+    let mut matched = HashSet::new();
+    let mut before = Inventory::default();
+    let mut after = Inventory::default();
+    for api in &live.apis {
+        after.apis.push(authorization_view(api, api));
+        let live_name = api.name.as_deref().unwrap_or(&api.api_id);
+        let target = api.target_name.as_deref().unwrap_or("");
+        let name = code
+            .names
+            .get(target)
+            .and_then(|names| names.get(live_name))
+            .map_or(live_name, String::as_str);
+        if let Some(code_api) = by_name.get(name) {
+            matched.insert(name);
+            let mut view = authorization_view(code_api, api);
+            view.origin = code_api.origin.clone();
+            before.apis.push(view);
+        }
+    }
+    for (name, code_api) in &by_name {
+        if !matched.contains(name) {
+            before.apis.push(authorization_view(code_api, code_api));
+        }
+    }
+    compare_with(&after, &before, unread, severity, Against::Code)
+}
+
+/// The routes of `api` as drift against code compares them, under the
+/// identity of `identity`: authorization only, the authorizer by its name
+/// (ids are the code's logical ids on one side and AWS's on the other).
+fn authorization_view(api: &Api, identity: &Api) -> Api {
+    let authorizer_name = |id: &str| -> String {
+        api.authorizers
+            .iter()
+            .flatten()
+            .find(|a| a.authorizer_id == id)
+            .and_then(|a| a.name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let routes = api
+        .routes
+        .iter()
+        .map(|route| {
+            let mut scopes = route.authorization_scopes.clone().unwrap_or_default();
+            scopes.sort();
+            Route {
+                route_key: route.route_key.clone(),
+                authorization_type: Some(route.authorization_type().to_owned()),
+                authorizer_id: route
+                    .authorizer_id
+                    .as_deref()
+                    .filter(|id| !id.is_empty())
+                    .map(authorizer_name),
+                authorization_scopes: (!scopes.is_empty()).then_some(scopes),
+                api_key_required: route.api_key_required.filter(|&required| required),
+                line: route.line,
+                ..Route::default()
+            }
+        })
+        .collect();
+    Api {
+        api_id: identity.api_id.clone(),
+        name: identity.name.clone(),
+        target_name: identity.target_name.clone(),
+        region: identity.region.clone(),
+        routes,
+        origin: identity.origin.clone(),
+        ..Api::default()
+    }
+}
+
+fn compare_with(
+    live: &Inventory,
+    baseline: &Inventory,
+    unread: &Unread,
+    severity: Severity,
+    against: Against,
+) -> Vec<Finding> {
     let live_apis = index(live);
     let base_apis = index(baseline);
     let mut drift = Drift {
         rules: BTreeMap::new(),
         severity,
         findings: Vec::new(),
+        against,
     };
     for (id, live_api) in &live_apis {
         let base_api = base_apis.get(id).copied();
@@ -210,14 +389,15 @@ struct Drift {
     rules: BTreeMap<(Subject, &'static str), Arc<RuleInfo>>,
     severity: Severity,
     findings: Vec<Finding>,
+    against: Against,
 }
 
 impl Drift {
     fn rule(&mut self, change: Change, subject: Subject) -> Arc<RuleInfo> {
-        let severity = self.severity;
+        let (severity, against) = (self.severity, self.against);
         self.rules
             .entry((subject, change.rule_id()))
-            .or_insert_with(|| Arc::new(change.rule(subject, severity)))
+            .or_insert_with(|| Arc::new(change.rule(subject, severity, against)))
             .clone()
     }
 
@@ -234,7 +414,7 @@ impl Drift {
         for part in after {
             match before.get(part.id()) {
                 None => {
-                    let message = part.say("not in the baseline");
+                    let message = part.say(self.against.absent());
                     self.push(Change::Added, part, api, message, api);
                 }
                 Some(&old) if old != part => {
@@ -257,8 +437,8 @@ impl Drift {
         for part in before {
             if !after.contains_key(part.id()) {
                 let message = part.say(match live {
-                    Some(_) => "in the baseline, not live",
-                    None => "in the baseline; its API is gone",
+                    Some(_) => self.against.not_live(),
+                    None => self.against.api_gone(),
                 });
                 self.push(Change::Removed, part, live.unwrap_or(api), message, api);
             }

@@ -167,6 +167,15 @@ pub struct Unknown {
     pub field: String,
     /// Why it is unknown, for the finding: `parameter AuthType has no default`.
     pub reason: String,
+    /// The value is there and not empty, only not known (a property set to
+    /// `!GetAtt Log.Arn`, a list holding one): rules that ask only whether
+    /// it is set are decided.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub present: bool,
+    /// The known beginning of a string otherwise unknown
+    /// (`https://cognito-idp.` of an issuer built with `Fn::Sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 /// A part of an API, as [`Unknown`] names it.

@@ -12,7 +12,7 @@ use super::node::{Key, Node, Value};
 use super::{Doc, Options, Read, Unreadable, mark};
 use crate::inventory::{
     AccessLogSettings, Api, Authorizer, Cors, Integration, JwtConfiguration, Line,
-    ParameterConstraints, Part, Route, RouteSettings, Stage, TlsConfig,
+    ParameterConstraints, Part, Route, RouteSettings, Stage, TlsConfig, Unknown,
 };
 
 /// A template being read: its resources, parameters and conditions, and
@@ -404,9 +404,17 @@ impl<'n> Template<'n> {
                 match self.condition(doc, name, condition.at) {
                     Some(true) => self.resolve(doc, yes),
                     Some(false) => self.resolve(doc, no),
-                    None => unknown(format!(
-                        "it depends on condition {name}, whose inputs are not known before deploy"
-                    )),
+                    None => {
+                        let reason = format!(
+                            "it depends on condition {name}, whose inputs are not known before deploy"
+                        );
+                        let branches = [self.resolve(doc, yes), self.resolve(doc, no)];
+                        Some(if branches.iter().any(Option::is_none) {
+                            Node::maybe_absent(reason, at)
+                        } else {
+                            Node::unknown(reason, at)
+                        })
+                    }
                 }
             }
             "Fn::Select" => {
@@ -574,7 +582,9 @@ impl<'n> Template<'n> {
                 },
             };
             if let Some(reason) = value.unknown_reason() {
-                return Some(Node::unknown(reason, at));
+                let known = value.known_prefix().unwrap_or_default();
+                out.push_str(known);
+                return Some(Node::unknown_after(reason, &out, at));
             }
             out.push_str(value.text().unwrap_or_default());
         }
@@ -680,53 +690,58 @@ pub struct Apis {
 }
 
 /// Collects what one property's resolution left unknown, to be marked on
-/// the API once the part's key is known.
+/// the API once the part's key is known: the field, why, and whether the
+/// value is known to be set and not empty.
 #[derive(Default)]
-pub struct Unknowns(pub Vec<(&'static str, String)>);
+pub struct Unknowns(pub Vec<(&'static str, String, bool, Option<String>)>);
 
 impl Unknowns {
+    /// Notes an unknown value.
+    pub fn note(&mut self, field: &'static str, reason: impl Into<String>, present: bool) {
+        self.0.push((field, reason.into(), present, None));
+    }
+
+    /// The known value of a property, noting it when unknown; a scalar set
+    /// to an unknown is set (unless an unknown condition may remove it).
+    fn known<'v>(&mut self, props: &'v Node, key: &str, field: &'static str) -> Option<&'v Node> {
+        let value = props.get(key)?;
+        match value.unknown_reason() {
+            Some(reason) => {
+                let prefix = value.known_prefix().map(str::to_owned);
+                self.0
+                    .push((field, reason.to_owned(), !value.may_be_absent(), prefix));
+                None
+            }
+            None => Some(value),
+        }
+    }
+
     /// A property as text; unknown values noted under `field`.
     pub fn string(&mut self, props: &Node, key: &str, field: &'static str) -> Option<String> {
-        let value = props.get(key)?;
-        if let Some(reason) = value.unknown_reason() {
-            self.0.push((field, reason.to_owned()));
-            return None;
-        }
-        value.text().map(str::to_owned)
+        self.known(props, key, field)?.text().map(str::to_owned)
     }
 
     pub fn boolean(&mut self, props: &Node, key: &str, field: &'static str) -> Option<bool> {
-        let value = props.get(key)?;
-        if let Some(reason) = value.unknown_reason() {
-            self.0.push((field, reason.to_owned()));
-            return None;
-        }
-        value.boolean()
+        self.known(props, key, field)?.boolean()
     }
 
     pub fn integer(&mut self, props: &Node, key: &str, field: &'static str) -> Option<i64> {
-        let value = props.get(key)?;
-        if let Some(reason) = value.unknown_reason() {
-            self.0.push((field, reason.to_owned()));
-            return None;
-        }
-        value.integer()
+        self.known(props, key, field)?.integer()
     }
 
     pub fn number(&mut self, props: &Node, key: &str, field: &'static str) -> Option<f64> {
-        let value = props.get(key)?;
-        if let Some(reason) = value.unknown_reason() {
-            self.0.push((field, reason.to_owned()));
-            return None;
-        }
-        value.text().and_then(|t| t.parse().ok())
+        self.known(props, key, field)?
+            .text()
+            .and_then(|t| t.parse().ok())
     }
 
-    /// A list of strings (a single string reads as a list of one).
+    /// A list of strings (a single string reads as a list of one). A list
+    /// written with an unknown item is known not to be empty; a list that is
+    /// unknown as a whole may be.
     pub fn strings(&mut self, props: &Node, key: &str, field: &'static str) -> Option<Vec<String>> {
         let value = props.get(key)?;
         if let Some(reason) = value.unknown_reason() {
-            self.0.push((field, reason.to_owned()));
+            self.note(field, reason, false);
             return None;
         }
         if let Some(text) = value.text() {
@@ -735,7 +750,7 @@ impl Unknowns {
         let mut out = Vec::new();
         for item in value.items() {
             if let Some(reason) = item.unknown_reason() {
-                self.0.push((field, reason.to_owned()));
+                self.note(field, reason, true);
                 return None;
             }
             out.extend(item.text().map(str::to_owned));
@@ -752,13 +767,13 @@ impl Unknowns {
     ) -> Option<BTreeMap<String, String>> {
         let value = props.get(key)?;
         if let Some(reason) = value.unknown_reason() {
-            self.0.push((field, reason.to_owned()));
+            self.note(field, reason, false);
             return None;
         }
         let mut out = BTreeMap::new();
         for (k, v) in value.entries() {
             if let Some(reason) = v.unknown_reason() {
-                self.0.push((field, reason.to_owned()));
+                self.note(field, reason, true);
                 return None;
             }
             out.insert(k.name.to_string(), v.text().unwrap_or_default().to_owned());
@@ -766,10 +781,23 @@ impl Unknowns {
         Some(out)
     }
 
+    /// Whether a field was noted unknown.
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(f, ..)| *f == field)
+    }
+
     /// Marks what was noted on the API's part.
     pub fn mark_on(self, api: &mut Api, part: Part, key: &str) {
-        for (field, reason) in self.0 {
-            mark(api, part, key, field, reason);
+        for (field, reason, present, prefix) in self.0 {
+            let unknown = Unknown {
+                part,
+                key: key.to_owned(),
+                field: field.to_owned(),
+                reason,
+                present,
+                prefix,
+            };
+            super::add(api, unknown);
         }
     }
 }
@@ -959,7 +987,7 @@ fn read_v2(doc: &mut Doc, template: &Template<'_>, apis: &mut Apis, read: &mut R
         let route_key = match props.get("RouteKey") {
             Some(node) => match node.unknown_reason() {
                 Some(reason) => {
-                    unknown.0.push(("route_key", reason.to_owned()));
+                    unknown.note("route_key", reason, true);
                     format!("{logical} (route key not known before deploy)")
                 }
                 None => node.text().unwrap_or_default().to_owned(),
@@ -1015,7 +1043,7 @@ fn read_v2(doc: &mut Doc, template: &Template<'_>, apis: &mut Apis, read: &mut R
             line: doc.line(key.at),
         };
         // An unknown `AuthorizationType` is not NONE: it is unknown.
-        if unknown.0.iter().any(|(f, _)| *f == "authorization_type") {
+        if unknown.has("authorization_type") {
             let mut route = route;
             route.authorization_type = None;
             unknown.mark_on(api, Part::Route, &route_key);
@@ -1067,12 +1095,13 @@ fn part<'a>(
     let api = apis.by_id.get_mut(&owner)?;
     let mut unknown = Unknowns::default();
     if exists.is_none() {
-        unknown.0.push((
+        unknown.note(
             "*",
             format!(
                 "{logical} exists only when its condition holds, which is not known before deploy"
             ),
-        ));
+            false,
+        );
     }
     Some((unknown, props, api))
 }

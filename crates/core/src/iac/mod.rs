@@ -172,7 +172,8 @@ impl Doc {
     }
 }
 
-/// Marks a value of an API as unknown before deploy.
+/// Marks a value of an API as unknown before deploy (whether it is set at
+/// all unknown too: see [`mark_present`]).
 pub fn mark(
     api: &mut Api,
     part: Part,
@@ -180,12 +181,42 @@ pub fn mark(
     field: impl Into<String>,
     reason: impl Into<String>,
 ) {
-    let unknown = Unknown {
-        part,
-        key: key.into(),
-        field: field.into(),
-        reason: reason.into(),
-    };
+    add(
+        api,
+        Unknown {
+            part,
+            key: key.into(),
+            field: field.into(),
+            reason: reason.into(),
+            present: false,
+            prefix: None,
+        },
+    );
+}
+
+/// Marks a value that is set and not empty, but unknown before deploy.
+pub fn mark_present(
+    api: &mut Api,
+    part: Part,
+    key: impl Into<String>,
+    field: impl Into<String>,
+    reason: impl Into<String>,
+) {
+    add(
+        api,
+        Unknown {
+            part,
+            key: key.into(),
+            field: field.into(),
+            reason: reason.into(),
+            present: true,
+            prefix: None,
+        },
+    );
+}
+
+/// Adds an unknown value to an API, once.
+pub fn add(api: &mut Api, unknown: Unknown) {
     if !api.unknown.contains(&unknown) {
         api.unknown.push(unknown);
     }

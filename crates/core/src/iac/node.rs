@@ -32,6 +32,7 @@ pub enum Value {
 
 /// The tag of an unknown value (no YAML tag can be spelled so).
 const UNKNOWN: &str = "?unknown";
+const MAYBE_ABSENT: &str = "?maybe-absent";
 
 /// A mapping key with its position.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,12 +61,60 @@ impl Node {
         }
     }
 
+    /// A value not known before deploy that may not be set at all (a
+    /// `Fn::If` on an unknown condition with an `AWS::NoValue` branch).
+    pub fn maybe_absent(reason: impl Into<Box<str>>, at: usize) -> Node {
+        Node {
+            value: Value::Str(reason.into()),
+            tag: Some(MAYBE_ABSENT.into()),
+            at,
+        }
+    }
+
+    /// A string not known before deploy whose beginning is known
+    /// (`https://cognito-idp.${AWS::Region}...`): rules on its scheme are
+    /// decided.
+    pub fn unknown_after(reason: impl Into<Box<str>>, prefix: &str, at: usize) -> Node {
+        if prefix.is_empty() {
+            return Node::unknown(reason, at);
+        }
+        Node {
+            value: Value::Seq(vec![
+                Node::new(Value::Str(reason.into()), at),
+                Node::new(Value::Str(prefix.into()), at),
+            ]),
+            tag: Some(UNKNOWN.into()),
+            at,
+        }
+    }
+
     /// Why the value is unknown, where it is.
     pub fn unknown_reason(&self) -> Option<&str> {
         match (&self.value, self.tag.as_deref()) {
-            (Value::Str(reason), Some(UNKNOWN)) => Some(reason),
+            (Value::Str(reason), Some(UNKNOWN | MAYBE_ABSENT)) => Some(reason),
+            (Value::Seq(parts), Some(UNKNOWN)) => parts.first()?.text_unchecked(),
             _ => None,
         }
+    }
+
+    /// The known beginning of an unknown string, if any.
+    pub fn known_prefix(&self) -> Option<&str> {
+        match (&self.value, self.tag.as_deref()) {
+            (Value::Seq(parts), Some(UNKNOWN)) => parts.get(1)?.text_unchecked(),
+            _ => None,
+        }
+    }
+
+    fn text_unchecked(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether an unknown value may be unset (see [`Node::maybe_absent`]).
+    pub fn may_be_absent(&self) -> bool {
+        self.tag.as_deref() == Some(MAYBE_ABSENT)
     }
 
     /// The value of `key` in a mapping.

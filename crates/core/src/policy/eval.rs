@@ -119,6 +119,16 @@ impl Glob {
     }
 }
 
+/// Whether a regex matches a string of which only the beginning is known:
+/// yes where it matches within that beginning and nothing in it can tell
+/// where the string ends (`$`, `\z`, word boundaries); else unknown.
+fn prefix_match(re: &Regex, prefix: Option<&str>) -> Option<bool> {
+    let prefix = prefix?;
+    let source = re.as_str();
+    let ends = ["$", "\\z", "\\b", "\\B"];
+    (!ends.iter().any(|e| source.contains(e)) && re.is_match(prefix)).then_some(true)
+}
+
 fn one_of(list: &[Box<str>], value: &str) -> bool {
     list.iter().any(|item| **item == *value)
 }
@@ -239,6 +249,13 @@ impl Condition {
             }
             Condition::Not(inner) => inner.judge(ctx).map(|b| !b),
             Condition::Test(test) => match ctx.unknown(&test.field) {
+                // Set, not known: whether it is set is known.
+                Some(unknown) if unknown.present => match &test.op {
+                    Op::Exists(want) => Some(*want),
+                    Op::Matches(re) => prefix_match(re, unknown.prefix.as_deref()),
+                    Op::NotMatches(re) => prefix_match(re, unknown.prefix.as_deref()).map(|m| !m),
+                    _ => None,
+                },
                 Some(_) => None,
                 None => Some(test.op.holds(test.field.read(ctx))),
             },
