@@ -133,7 +133,7 @@ fn translate(doc: &mut Doc, template: &Template<'_>) -> Vec<Translated> {
     {
         // The implicit API exists when one of its routes does: always,
         // unless every event's function has a condition not known yet.
-        let exists = if implicit.iter().all(|e| e.conditional.is_some()) {
+        let exists = if implicit.iter().all(|e| e.condition.is_some()) {
             None
         } else {
             Some(true)
@@ -159,7 +159,7 @@ fn translate(doc: &mut Doc, template: &Template<'_>) -> Vec<Translated> {
     }
     for event in &events {
         if let Some(api) = apis.iter_mut().find(|a| a.logical == event.api) {
-            add_event(doc, api, event);
+            add_event(doc, template, api, event);
         }
     }
     for api in &mut apis {
@@ -337,8 +337,8 @@ fn merge(global: &Node, local: &Node) -> Node {
 struct Event<'n> {
     key: &'n Key,
     function: &'n str,
-    /// Why its route may not exist: its function's condition is not known.
-    conditional: Option<String>,
+    /// Its function's condition, when it is not known before deploy.
+    condition: Option<&'n str>,
     /// The logical id of its API.
     api: String,
     path: String,
@@ -359,16 +359,10 @@ fn events<'n>(
     let mut implicit_tags: Vec<(Key, Node)> = Vec::new();
     for function in template.of_type("AWS::Serverless::Function") {
         let (_, resource) = template.resources[function];
-        let conditional = match template.exists(doc, resource) {
+        let condition = match template.exists(doc, resource) {
             Some(false) => continue,
             Some(true) => None,
-            None => Some(format!(
-                "function {function} exists only when condition {} holds, which is not known before deploy",
-                resource
-                    .get("Condition")
-                    .and_then(Node::text)
-                    .unwrap_or_default()
-            )),
+            None => resource.get("Condition").and_then(Node::text),
         };
         let Some(events) = resource.get("Properties").and_then(|p| p.get("Events")) else {
             continue;
@@ -410,7 +404,7 @@ fn events<'n>(
             out.push(Event {
                 key,
                 function,
-                conditional: conditional.clone(),
+                condition,
                 api,
                 path,
                 method,
@@ -561,7 +555,7 @@ fn normalize(method: &str) -> String {
 /// Adds an event's route to its API's body: its path and method, a Lambda
 /// proxy integration when the operation has none, its `Auth`, timeout,
 /// path parameters and payload format version.
-fn add_event(doc: &mut Doc, api: &mut Translated, event: &Event<'_>) {
+fn add_event(doc: &mut Doc, template: &Template<'_>, api: &mut Translated, event: &Event<'_>) {
     let Translated {
         props,
         body,
@@ -650,11 +644,11 @@ fn add_event(doc: &mut Doc, api: &mut Translated, event: &Event<'_>) {
             set(operation, "responses", at, mapping(at, Vec::new()));
         }
     }
-    if let Some(requirement) = security {
-        let mut list = operation
-            .get("security")
-            .map(|s| s.items().to_vec())
-            .unwrap_or_default();
+    let existing = operation.get("security");
+    if let Some(requirement) = security
+        && !existing.is_some_and(|s| s.unknown_reason().is_some())
+    {
+        let mut list = existing.map(|s| s.items().to_vec()).unwrap_or_default();
         list.push(requirement);
         set(operation, "security", at, Node::new(Value::Seq(list), at));
     }
@@ -669,8 +663,23 @@ fn add_event(doc: &mut Doc, api: &mut Translated, event: &Event<'_>) {
         }
     }
     add_path_parameters(operation, path, at);
-    if !integrated && let Some(reason) = &event.conditional {
-        *operation = Node::unknown(reason.as_str(), at);
+    if !integrated && let Some(condition) = event.condition {
+        // SAM wraps the operation in `Fn::If [condition, operation,
+        // AWS::NoValue]`; CloudFormation resolves it so.
+        let wrapped = Node {
+            value: Value::Seq(vec![
+                string(condition, at),
+                operation.clone(),
+                Node {
+                    value: Value::Str("AWS::NoValue".into()),
+                    tag: Some("Ref".into()),
+                    at,
+                },
+            ]),
+            tag: Some("If".into()),
+            at,
+        };
+        *operation = template.eval(doc, &wrapped);
     }
 }
 
@@ -789,7 +798,10 @@ fn add_path_parameters(operation: &mut Node, path: &str, at: usize) {
         .skip(1)
         .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
         .collect();
-    if names.is_empty() || !operation.is_map() {
+    let unknown = operation
+        .get("parameters")
+        .is_some_and(|p| p.unknown_reason().is_some());
+    if names.is_empty() || !operation.is_map() || unknown {
         return;
     }
     let mut parameters = operation
@@ -846,7 +858,11 @@ fn finish(doc: &mut Doc, template: &Template<'_>, api: &mut Translated) {
     add_cors(doc, props, body);
     add_auth(doc, logical, props, body);
     add_tags(doc, props, body, *at);
-    if let Some(disable) = props.get("DisableExecuteApiEndpoint") {
+    if let Some(disable) = props.get("DisableExecuteApiEndpoint")
+        && !body
+            .get("servers")
+            .is_some_and(|s| s.unknown_reason().is_some())
+    {
         let servers = body
             .get("servers")
             .map(|s| s.items().to_vec())
@@ -919,17 +935,18 @@ fn finish(doc: &mut Doc, template: &Template<'_>, api: &mut Translated) {
     }
     if *managed && let Some(paths) = entries_mut(body, "paths") {
         // SAM makes a path conditional when every method on it is: with
-        // none of the conditions known, the path is unknown too.
+        // none of the conditions known, the path may be absent too.
         for (_, item) in paths.iter_mut() {
             let methods = item.entries();
-            let reason = methods
-                .iter()
-                .map(|(_, m)| m.unknown_reason())
-                .collect::<Option<Vec<_>>>()
-                .and_then(|reasons| reasons.first().map(|r| (*r).to_owned()));
-            if let Some(reason) = reason {
-                *item = Node::unknown(reason, item.at);
+            if methods.is_empty() || !methods.iter().all(|(_, m)| m.may_be_absent()) {
+                continue;
             }
+            let mut reasons: Vec<&str> = methods
+                .iter()
+                .filter_map(|(_, m)| m.unknown_reason())
+                .collect();
+            reasons.dedup();
+            *item = Node::maybe_absent(reasons.join("; "), item.at);
         }
     }
 }
@@ -1371,12 +1388,21 @@ fn add_tags(doc: &mut Doc, props: &Node, body: &mut Node, at: usize) {
 fn add_stage(doc: &mut Doc, translated: &Translated, api: &mut Api) {
     let (props, at) = (&translated.props, translated.at);
     let mut unknown = Unknowns::default();
+    let logical = &translated.logical;
     let name = match props.get("StageName") {
-        None => DEFAULT_PATH.to_owned(),
-        Some(_) => unknown
-            .string(props, "StageName", "stage.name")
-            .unwrap_or_else(|| format!("{}Stage", translated.logical)),
+        None => Some(DEFAULT_PATH.to_owned()),
+        Some(_) => unknown.string(props, "StageName", "stage.name"),
     };
+    // The stage's logical id, as SAM makes it (a name it cannot read gets
+    // a hash there; here the plain prefix).
+    let stage = match name.as_deref() {
+        Some(DEFAULT_PATH) => format!("{logical}ApiGatewayDefaultStage"),
+        Some(name) if name.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            format!("{logical}{name}Stage")
+        }
+        _ => format!("{logical}Stage"),
+    };
+    let name = name.unwrap_or_else(|| stage.clone());
     let mut fields: Vec<(&str, Node)> = Vec::new();
     for field in ["AccessLogSettings", "DefaultRouteSettings"] {
         if let Some(value) = props.get(field) {
@@ -1386,13 +1412,13 @@ fn add_stage(doc: &mut Doc, translated: &Translated, api: &mut Api) {
     fields.push(("Tags", Node::new(Value::Map(tags_of(props, at)), at)));
     fields.push(("AutoDeploy", Node::new(Value::Bool(true), at)));
     if translated.exists.is_none() {
-        unknown.0.push((
+        unknown.note(
             "*",
             format!(
-                "the stage of {} exists only when the API's condition holds, which is not known before deploy",
-                translated.logical
+                "{stage} exists only when its condition holds, which is not known before deploy"
             ),
-        ));
+            false,
+        );
     }
     let stage = stage_of(&name, &mapping(at, fields), &mut unknown, doc.line(at));
     unknown.mark_on(api, Part::Stage, &name);
