@@ -134,9 +134,14 @@ pub fn build(doc: &mut Doc, body: &Node, api: &mut Api) {
     };
     read_info(body, api);
     read_cors(body, api);
+    // Components not known before deploy stand for their schemes: a
+    // security requirement then names a scheme that may exist.
     let schemes = body
         .get("components")
-        .and_then(|c| c.get("securitySchemes"));
+        .and_then(|c| match c.unknown_reason() {
+            Some(_) => Some(c),
+            None => c.get("securitySchemes"),
+        });
     for (key, scheme) in schemes.map_or(&[][..], Node::entries) {
         if let Some(ext) = scheme.get(AUTHORIZER) {
             let authorizer = authorizer_of(&key.name, ext, doc.line(key.at), api);
@@ -467,11 +472,15 @@ fn authorization(
     let Some((name, scopes)) = requirement.entries().first() else {
         return none;
     };
-    let scheme = match schemes.and_then(|s| s.get(&name.name)) {
-        Some(scheme) => scheme_of(&name.name, scheme),
+    let scheme = match (
+        schemes.and_then(|s| s.get(&name.name)),
+        schemes.and_then(Node::unknown_reason),
+    ) {
+        (Some(scheme), _) => scheme_of(&name.name, scheme),
         // How SAM writes `Auth: {Authorizer: NONE}`.
-        None if &*name.name == "NONE" => Scheme::None,
-        None => {
+        (None, _) if &*name.name == "NONE" => Scheme::None,
+        (None, Some(reason)) => Scheme::Unknown(reason.to_owned()),
+        (None, None) => {
             doc.error(
                 name.at,
                 format!(
@@ -621,12 +630,17 @@ fn integration_of(
     Some(integration)
 }
 
-/// A local JSON pointer (`#/components/...`) in the definition.
+/// A local JSON pointer (`#/components/...`) in the definition; where it
+/// passes through a value not known before deploy, that value.
 fn pointer<'n>(body: &'n Node, reference: &str) -> Option<&'n Node> {
-    let path = reference.strip_prefix("#/")?;
-    path.split('/').try_fold(body, |node, segment| {
-        node.get(&segment.replace("~1", "/").replace("~0", "~"))
-    })
+    let mut node = body;
+    for segment in reference.strip_prefix("#/")?.split('/') {
+        if node.unknown_reason().is_some() {
+            break;
+        }
+        node = node.get(&segment.replace("~1", "/").replace("~0", "~"))?;
+    }
+    Some(node)
 }
 
 #[cfg(test)]

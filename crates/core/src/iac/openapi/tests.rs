@@ -306,6 +306,37 @@ components:
 }
 
 #[test]
+fn components_not_known_leave_what_they_define_unknown_not_missing() {
+    let text = r#"openapi: 3.0.1
+info: {title: shared}
+paths:
+  /a:
+    get:
+      security: [{jwt: []}]
+      x-amazon-apigateway-integration: {$ref: '#/components/x-amazon-apigateway-integrations/a'}
+components: {"Fn::If": [Prod, {}, {}]}
+"#;
+    let (read, diags) = standalone("shared.yaml", text);
+    assert!(diags.is_empty(), "{diags:?}");
+    let api = &read.apis[0];
+    let get = &api.routes[0];
+    assert_eq!(get.authorization_type, None);
+    assert_eq!(get.target.as_deref(), Some("integrations/GET /a"));
+    let fields: Vec<(Part, &str)> = api
+        .unknown
+        .iter()
+        .map(|u| (u.part, u.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (Part::Integration, "*"),
+            (Part::Route, "authorization_type")
+        ]
+    );
+}
+
+#[test]
 fn definitions_without_paths_and_unknown_schemes_are_errors_with_positions() {
     let (read, diags) = standalone("empty.yaml", "openapi: 3.0.1\ninfo: {title: x}\n");
     assert!(read.apis[0].routes.is_empty());
