@@ -229,7 +229,7 @@ fn read_info(body: &Node, api: &mut Api) {
             continue;
         };
         match value.unknown_reason() {
-            Some(reason) => unknown.0.push(("api.tags", reason.to_owned())),
+            Some(reason) => unknown.note("api.tags", reason.to_owned(), false),
             None => {
                 api.tags
                     .get_or_insert_with(BTreeMap::new)
@@ -282,14 +282,12 @@ fn read_cors(body: &Node, api: &mut Api) {
 fn authorizer_of(id: &str, ext: &Node, line: Line, api: &mut Api) -> Authorizer {
     let mut unknown = Unknowns::default();
     if let Some(reason) = ext.unknown_reason() {
-        unknown.0.push(("*", reason.to_owned()));
+        unknown.note("*", reason.to_owned(), false);
     }
     let jwt = ext.get("jwtConfiguration");
     if let Some(reason) = jwt.and_then(Node::unknown_reason) {
-        unknown
-            .0
-            .push(("authorizer.jwt.audience", reason.to_owned()));
-        unknown.0.push(("authorizer.jwt.issuer", reason.to_owned()));
+        unknown.note("authorizer.jwt.audience", reason.to_owned(), false);
+        unknown.note("authorizer.jwt.issuer", reason.to_owned(), false);
     }
     let authorizer = Authorizer {
         authorizer_id: id.to_owned(),
@@ -393,7 +391,7 @@ fn route_of(
             .iter()
             .chain(&["operation_name", "target"])
         {
-            unknown.0.push((*field, reason.to_owned()));
+            unknown.note(*field, reason.to_owned(), false);
         }
         unknown.mark_on(api, Part::Route, route_key);
         return Route {
@@ -454,7 +452,7 @@ fn authorization(
         .or_else(|| security.items().first().and_then(Node::unknown_reason));
     if let Some(reason) = whole {
         for field in AUTHORIZATION_FIELDS {
-            unknown.0.push((*field, reason.to_owned()));
+            unknown.note(*field, reason.to_owned(), false);
         }
         return (None, None, None);
     }
@@ -494,14 +492,14 @@ fn authorization(
     };
     let scopes = match scopes.unknown_reason() {
         Some(reason) => {
-            unknown.0.push(("authorization_scopes", reason.to_owned()));
+            unknown.note("authorization_scopes", reason.to_owned(), false);
             None
         }
         None => {
             let mut list = Vec::new();
             for scope in scopes.items() {
                 match scope.unknown_reason() {
-                    Some(reason) => unknown.0.push(("authorization_scopes", reason.to_owned())),
+                    Some(reason) => unknown.note("authorization_scopes", reason.to_owned(), false),
                     None => list.extend(scope.text().map(str::to_owned)),
                 }
             }
@@ -515,7 +513,7 @@ fn authorization(
         Scheme::Jwt => (Some("JWT".to_owned()), id, scopes),
         Scheme::Custom => (Some("CUSTOM".to_owned()), id, scopes),
         Scheme::Unknown(reason) => {
-            unknown.0.push(("authorization_type", reason));
+            unknown.note("authorization_type", reason, false);
             (None, id, scopes)
         }
     }
@@ -592,7 +590,7 @@ fn integration_of(
     let line = doc.line(ext.at);
     let mut unknown = Unknowns::default();
     if let Some(reason) = ext.unknown_reason() {
-        unknown.0.push(("*", reason.to_owned()));
+        unknown.note("*", reason.to_owned(), false);
     }
     let integration = Integration {
         integration_id: route_key.to_owned(),

@@ -558,7 +558,7 @@ fn block<'v>(values: &'v Node, name: &str) -> Option<&'v Node> {
 fn unknown_block(block: &Node, fields: &[&'static str], unknown: &mut Unknowns) {
     if let Some(reason) = block.unknown_reason() {
         for field in fields {
-            unknown.0.push((*field, reason.to_owned()));
+            unknown.note(*field, reason.to_owned(), false);
         }
     }
 }
@@ -823,7 +823,7 @@ fn route(doc: &mut Doc, plan: &Plan<'_>, instance: &Instance<'_>, api: &mut Api)
     let route_key = match values.get("route_key") {
         Some(key) => match key.unknown_reason() {
             Some(reason) => {
-                unknown.0.push(("route_key", reason.to_owned()));
+                unknown.note("route_key", reason.to_owned(), false);
                 format!("{} (route key not known before apply)", instance.address)
             }
             None => key.text().unwrap_or_default().to_owned(),
@@ -840,18 +840,16 @@ fn route(doc: &mut Doc, plan: &Plan<'_>, instance: &Instance<'_>, api: &mut Api)
     let authorizer_id = plan
         .id(instance, "authorizer_id", AUTHORIZER)
         .unwrap_or_else(|reason| {
-            unknown.0.push(("authorizer_id", reason));
+            unknown.note("authorizer_id", reason, false);
             None
         });
     let target = target(plan, instance).unwrap_or_else(|reason| {
-        unknown.0.push(("target", reason));
+        unknown.note("target", reason, false);
         None
     });
     let authorization_type = unknown.string(values, "authorization_type", "authorization_type");
     let authorization_type = match authorization_type {
-        None if unknown.0.iter().all(|(f, _)| *f != "authorization_type") => {
-            Some("NONE".to_owned())
-        }
+        None if !unknown.has("authorization_type") => Some("NONE".to_owned()),
         other => other,
     };
     let route = Route {
@@ -913,7 +911,7 @@ fn request_parameters(
 ) -> Option<BTreeMap<String, ParameterConstraints>> {
     let blocks = values.get("request_parameter")?;
     if let Some(reason) = blocks.unknown_reason() {
-        unknown.0.push(("request_parameters", reason.to_owned()));
+        unknown.note("request_parameters", reason.to_owned(), false);
         return None;
     }
     let parameters: BTreeMap<String, ParameterConstraints> = blocks
