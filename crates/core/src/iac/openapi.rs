@@ -391,7 +391,7 @@ fn route_of(
             .iter()
             .chain(&["operation_name", "target"])
         {
-            unknown.note(*field, reason.to_owned(), false);
+            unknown.note(field, reason.to_owned(), false);
         }
         unknown.mark_on(api, Part::Route, route_key);
         return Route {
@@ -452,7 +452,7 @@ fn authorization(
         .or_else(|| security.items().first().and_then(Node::unknown_reason));
     if let Some(reason) = whole {
         for field in AUTHORIZATION_FIELDS {
-            unknown.note(*field, reason.to_owned(), false);
+            unknown.note(field, reason.to_owned(), false);
         }
         return (None, None, None);
     }

@@ -558,7 +558,7 @@ fn block<'v>(values: &'v Node, name: &str) -> Option<&'v Node> {
 fn unknown_block(block: &Node, fields: &[&'static str], unknown: &mut Unknowns) {
     if let Some(reason) = block.unknown_reason() {
         for field in fields {
-            unknown.note(*field, reason.to_owned(), false);
+            unknown.note(field, reason.to_owned(), false);
         }
     }
 }
