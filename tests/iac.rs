@@ -607,3 +607,57 @@ async fn routes_made_outside_the_pipeline_are_drift_against_the_code() {
         "Route authorization differs from the code"
     );
 }
+
+#[test]
+fn terraform_plans_read_modules_instances_and_references() {
+    let (code, report) = check(&["--iac", &fixture("terraform/http-api.plan.json")]);
+    assert_eq!(code, Some(1));
+    let apis: BTreeSet<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["api_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        apis.contains("module.edge[\"eu\"].aws_apigatewayv2_api.this"),
+        "{apis:?}"
+    );
+    assert!(
+        apis.contains("module.edge[\"us\"].aws_apigatewayv2_api.this"),
+        "{apis:?}"
+    );
+    // The authorizer joined through configuration references: its audience.
+    assert!(
+        verdicts(&report)
+            .iter()
+            .any(|v| v.0 == "RW011" && v.2 == "violation")
+    );
+    let (code, _) = check(&["--iac", &fixture("terraform/unsupported.plan.json")]);
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn the_examples_fire_the_built_in_rules() {
+    for (example, rules) in [
+        (
+            "examples/iac/sam",
+            &["RW001", "RW011", "RW014", "RW015"][..],
+        ),
+        (
+            "examples/iac/terraform",
+            &["RW001", "RW011", "RW013", "RW014", "RW015"],
+        ),
+        ("examples/iac/openapi", &["RW001", "RW002", "RW013"]),
+    ] {
+        let (code, report) = check(&["--iac", example]);
+        assert_eq!(code, Some(1), "{example}");
+        let fired: BTreeSet<String> = verdicts(&report)
+            .into_iter()
+            .filter(|v| v.2 == "violation")
+            .map(|v| v.0)
+            .collect();
+        for rule in rules {
+            assert!(fired.contains(*rule), "{example}: {rule} in {fired:?}");
+        }
+    }
+}

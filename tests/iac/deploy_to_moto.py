@@ -20,7 +20,7 @@ import re
 import sys
 
 import boto3
-from cfn_lint.decode import decode_str
+from cfnlint.decode import decode_str
 
 NO_VALUE = object()
 

@@ -1222,7 +1222,9 @@ const MANAGED: &str = "quick-create";
 
 /// Quick create (`Target`): the managed `$default` route (or `RouteKey`),
 /// its integration and the `$default` stage, as API Gateway makes them.
-fn quick_create(props: &Node, api: &mut Api, line: Line) {
+/// Terraform's `target` is the same quick create, read here under these
+/// names.
+pub(super) fn quick_create(props: &Node, api: &mut Api, line: Line) {
     let route_key = props
         .get("RouteKey")
         .and_then(Node::text)
