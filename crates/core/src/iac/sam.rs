@@ -646,7 +646,7 @@ fn add_event(doc: &mut Doc, template: &Template<'_>, api: &mut Translated, event
     }
     let existing = operation.get("security");
     if let Some(requirement) = security
-        && !existing.is_some_and(|s| s.unknown_reason().is_some())
+        && existing.is_none_or(|s| s.unknown_reason().is_none())
     {
         let mut list = existing.map(|s| s.items().to_vec()).unwrap_or_default();
         list.push(requirement);
@@ -696,6 +696,18 @@ fn display_method(method: &str) -> String {
 /// (`{authorizer: scopes}`), checked as SAM checks it; `None` without `Auth`.
 fn event_security(doc: &mut Doc, api: &Node, event: &Event<'_>) -> Option<Node> {
     let auth = event.props.get("Auth").filter(|a| truthy(a))?;
+    if !auth.is_map() {
+        doc.error(
+            auth.at,
+            format!(
+                "the `Auth` of event `{}` must be a mapping SAM can read ({})",
+                event.key.name,
+                auth.unknown_reason().unwrap_or("it is not a mapping")
+            ),
+            "SAM reads a route's authorizer before deploy",
+        );
+        return None;
+    }
     let api_auth = api.get("Auth");
     let default = api_auth
         .and_then(|a| a.get("DefaultAuthorizer"))
@@ -859,9 +871,9 @@ fn finish(doc: &mut Doc, template: &Template<'_>, api: &mut Translated) {
     add_auth(doc, logical, props, body);
     add_tags(doc, props, body, *at);
     if let Some(disable) = props.get("DisableExecuteApiEndpoint")
-        && !body
+        && body
             .get("servers")
-            .is_some_and(|s| s.unknown_reason().is_some())
+            .is_none_or(|s| s.unknown_reason().is_none())
     {
         let servers = body
             .get("servers")
@@ -945,6 +957,7 @@ fn finish(doc: &mut Doc, template: &Template<'_>, api: &mut Translated) {
                 .iter()
                 .filter_map(|(_, m)| m.unknown_reason())
                 .collect();
+            reasons.sort_unstable();
             reasons.dedup();
             *item = Node::maybe_absent(reasons.join("; "), item.at);
         }
@@ -1029,6 +1042,17 @@ fn add_auth(doc: &mut Doc, logical: &str, props: &Node, body: &mut Node) {
     let Some(auth) = props.get("Auth").filter(|a| truthy(a)) else {
         return;
     };
+    if !auth.is_map() {
+        doc.error(
+            auth.at,
+            format!(
+                "the `Auth` of `{logical}` must be a mapping SAM can read ({})",
+                auth.unknown_reason().unwrap_or("it is not a mapping")
+            ),
+            "SAM reads the authorizers before deploy",
+        );
+        return;
+    }
     for (key, _) in auth.entries() {
         if !["Authorizers", "DefaultAuthorizer", "EnableIamAuthorizer"].contains(&&*key.name) {
             doc.error(
@@ -1096,13 +1120,16 @@ fn add_auth(doc: &mut Doc, logical: &str, props: &Node, body: &mut Node) {
         return;
     };
     if !schemes.iter().any(|(k, _)| &*k.name == name) {
-        doc.error(
-            default.at,
-            format!(
-                "`DefaultAuthorizer: {name}` of `{logical}` is not one of its `Auth.Authorizers`"
-            ),
-            "",
-        );
+        // An authorizer SAM rejects is reported as such.
+        if authorizers.and_then(|a| a.get(name)).is_none() {
+            doc.error(
+                default.at,
+                format!(
+                    "`DefaultAuthorizer: {name}` of `{logical}` is not one of its `Auth.Authorizers`"
+                ),
+                "",
+            );
+        }
         return;
     }
     let scopes = authorizers
@@ -1349,6 +1376,8 @@ fn tags_of(props: &Node, at: usize) -> Vec<(Key, Node)> {
     tags
 }
 
+/// The tags as the body's `tags` (`name`, `x-amazon-apigateway-tag-value`),
+/// over those it has.
 fn add_tags(doc: &mut Doc, props: &Node, body: &mut Node, at: usize) {
     let tags = tags_of(props, at);
     let Some(list) = child_with(body, "tags", at, || Node::new(Value::Seq(Vec::new()), at)) else {
@@ -1447,6 +1476,8 @@ fn truthy(node: &Node) -> bool {
         Value::Map(entries) => !entries.is_empty(),
     }
 }
+
+// What SAM adds to a body, written where `at` is in the template.
 
 fn string(text: &str, at: usize) -> Node {
     Node::new(Value::Str(text.into()), at)

@@ -130,3 +130,28 @@ fn quick_create_has_its_managed_route_and_overrides_apply() {
     );
     assert_eq!(api.stages.as_ref().unwrap()[0].stage_name, "$default");
 }
+
+#[test]
+fn conditions_name_conditions_in_long_form() {
+    // How SAM's translation combines the conditions of the functions that
+    // share an implicit API.
+    let (read, diags) = apis(
+        r#"{"Conditions": {
+  "No": {"Fn::Equals": ["a", "b"]},
+  "Yes": {"Fn::Equals": ["a", "a"]},
+  "Either": {"Fn::Or": [{"Condition": "No"}, {"Condition": "Yes"}]},
+  "Both": {"Fn::And": [{"Condition": "No"}, {"Condition": "Yes"}]}
+}, "Resources": {
+  "Kept": {"Type": "AWS::ApiGatewayV2::Api", "Condition": "Either", "Properties": {"Name": "kept", "ProtocolType": "HTTP"}},
+  "Dropped": {"Type": "AWS::ApiGatewayV2::Api", "Condition": "Both", "Properties": {"Name": "dropped", "ProtocolType": "HTTP"}}
+}}"#,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(read.apis.len(), 1);
+    assert_eq!(&*read.apis[0].api_id, "Kept");
+    assert!(
+        read.apis[0].unknown.is_empty(),
+        "{:?}",
+        read.apis[0].unknown
+    );
+}
