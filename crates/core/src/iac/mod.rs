@@ -155,9 +155,13 @@ impl Doc {
         })))
     }
 
-    /// A problem at a byte offset: the file does not load.
+    /// A problem at a byte offset: the file does not load. Reported once
+    /// where it is met several times (SAM's `Globals`, read for each API).
     pub fn error(&mut self, at: usize, message: impl Into<String>, label: impl Into<String>) {
-        self.problems.push((at, message.into(), label.into()));
+        let problem = (at, message.into(), label.into());
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
     }
 
     pub fn has_errors(&self) -> bool {

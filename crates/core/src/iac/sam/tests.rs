@@ -273,6 +273,7 @@ fn lambda_and_iam_authorizers() {
   Inventory:
     Type: AWS::Serverless::HttpApi
     Properties:
+      Name: inventory
       StageName: v1
       Auth:
         EnableIamAuthorizer: true
@@ -306,6 +307,7 @@ fn lambda_and_iam_authorizers() {
     let (read, diags) = apis(&text);
     assert!(diags.is_empty(), "{diags:?}");
     let inventory = api(&read, "Inventory");
+    assert_eq!(inventory.name.as_deref(), Some("inventory"));
     assert_eq!(
         auth(route(inventory, "GET /things")),
         (Some("CUSTOM"), Some("ApiKey"), None)
@@ -598,6 +600,33 @@ Resources:
         [
             "the `Auth` of `Api` must be a mapping SAM can read (it depends on condition IsProd, whose inputs are not known before deploy)"
         ]
+    );
+}
+
+#[test]
+fn a_problem_in_globals_is_reported_once() {
+    let text = format!(
+        "{SAM}Globals:
+  HttpApi:
+    Auth:
+      Authorizers:
+        Lambda: {{FunctionArn: arn:aws:lambda:eu-west-1:111122223333:function:auth}}
+Resources:
+  First:
+    Type: AWS::Serverless::HttpApi
+  Second:
+    Type: AWS::Serverless::HttpApi
+"
+    );
+    let (_, diags) = apis(&text);
+    let messages: Vec<&str> = diags
+        .problems()
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        ["Lambda authorizer `Lambda` has no `AuthorizerPayloadFormatVersion`"]
     );
 }
 
