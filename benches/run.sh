@@ -18,6 +18,10 @@ echo "## Policy evaluation (criterion)"
 cargo bench --locked -p routewarden-core --bench evaluate -- --warm-up-time 2 --measurement-time 5 2>&1 \
   | grep -E "^evaluate_10k|time:|thrpt:" | grep -v "change:"
 echo
+echo "## Code before deploy: a 50-stack, 2,000-route cdk.out (criterion)"
+cargo bench --locked -p routewarden-core --bench iac -- --warm-up-time 2 --measurement-time 5 2>&1 \
+  | grep -E "^iac_2000|time:|thrpt:" | grep -v "change:"
+echo
 echo "## Offline --check, 1k to 1M routes"
 python3 benches/offline.py
 echo

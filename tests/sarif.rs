@@ -205,6 +205,37 @@ fn the_bundled_example_validates_and_points_at_each_route() {
     );
 }
 
+#[test]
+fn code_validates_and_points_at_template_lines_and_columns() {
+    let Some(tool) = multitool() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sarif = dir.path().join("code.sarif");
+    // Every kind, with findings undecided before deploy among them.
+    let output = support::command(dir.path())
+        .current_dir(root)
+        .args(["--check", "--format", "sarif", "-o"])
+        .arg(&sarif)
+        .args(["--iac", "examples/iac", "--iac", "tests/fixtures/iac/cfn"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", support::stderr(&output));
+    validate(&tool, &sarif);
+    let report = read(&sarif);
+    check_rules(&report);
+    let results = report["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["level"] == "note"));
+    for result in results {
+        let physical = &result["locations"][0]["physicalLocation"];
+        let uri = physical["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(
+            uri.starts_with("examples/iac/") || uri.starts_with("tests/fixtures/iac/cfn/"),
+            "{uri}"
+        );
+        assert!(physical["region"]["startColumn"].as_u64().is_some(), "{result:#}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_audit_points_at_the_targets_entry_of_the_config() {
     let Some(tool) = multitool() else { return };

@@ -777,6 +777,62 @@ mod tests {
     }
 
     #[test]
+    fn against_code_apis_match_by_name_and_authorizers_by_name() {
+        let jwt = |id: &str| Authorizer {
+            authorizer_id: id.into(),
+            name: Some("jwt".into()),
+            ..Authorizer::default()
+        };
+        let mut guarded = route("GET /a", "JWT");
+        guarded.authorizer_id = Some("JwtAuthorizer".into());
+        let code_api = Api {
+            name: Some("orders".into()),
+            target_name: Some("template.yaml".into()),
+            authorizers: Some(vec![jwt("JwtAuthorizer")]),
+            ..api("OrdersApi", vec![guarded, route("GET /b", "NONE")])
+        };
+        let other = Api {
+            name: Some("billing".into()),
+            ..api("BillingApi", vec![route("GET /bill", "JWT")])
+        };
+        let mut live_guarded = route("GET /a", "JWT");
+        live_guarded.authorizer_id = Some("x9k2".into());
+        let live = Inventory {
+            apis: vec![Api {
+                name: Some("orders-prod".into()),
+                target_name: Some("prod".into()),
+                authorizers: Some(vec![jwt("x9k2")]),
+                ..api(
+                    "a1b2c3",
+                    vec![
+                        live_guarded,
+                        route("GET /b", "AWS_IAM"),
+                        route("GET /new", "NONE"),
+                    ],
+                )
+            }],
+        };
+        let code = Code {
+            apis: vec![code_api, other],
+            names: BTreeMap::from([(
+                "prod".to_owned(),
+                BTreeMap::from([("orders-prod".to_owned(), "orders".to_owned())]),
+            )]),
+        };
+        let drift = compare_code(&live, &code, &Unread::default(), Severity::High);
+        assert_eq!(
+            summary(&drift),
+            [
+                "drift.added a1b2c3 GET /new: defined in no code",
+                "drift.modified a1b2c3 GET /b: changed: authorization_type \"NONE\" -> \"AWS_IAM\"",
+                "drift.removed BillingApi GET /bill: defined in code; its API is not live",
+            ]
+        );
+        let added = drift.iter().find(|f| f.route_key == "GET /new").unwrap();
+        assert_eq!(&*added.rule.title, "Route live but defined in no code");
+    }
+
+    #[test]
     fn added_removed_and_modified_routes() {
         let baseline = Inventory {
             apis: vec![

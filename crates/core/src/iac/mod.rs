@@ -310,7 +310,34 @@ fn read_file(
     let Some(file) = diag::read_file(diags, path) else {
         return;
     };
-    let mut doc = Doc::new(diags, file, path);
+    let doc = Doc::new(diags, file, path);
+    read_doc(diags, doc, Some(path), explicit, options, read);
+}
+
+/// Code given as text (tests, fuzzing): one template, plan or OpenAPI
+/// definition named `name`; every problem reported.
+pub fn read_str(name: &str, text: &str, options: &Options) -> Result<Read, LoadError> {
+    let mut diags = Diagnostics::new();
+    let mut read = Read::default();
+    let doc = Doc::from_text(&mut diags, name, text);
+    read_doc(&mut diags, doc, None, true, options, &mut read);
+    if diags.is_empty() {
+        Ok(read)
+    } else {
+        Err(LoadError(diags))
+    }
+}
+
+/// Parses a document and reads it by its kind; `path` is where a CDK
+/// manifest's assembly lies.
+fn read_doc(
+    diags: &mut Diagnostics,
+    mut doc: Doc,
+    path: Option<&Path>,
+    explicit: bool,
+    options: &Options,
+    read: &mut Read,
+) {
     let parsed = if looks_like_json(&doc.text) {
         node::parse_json(&doc.text)
     } else {
@@ -340,7 +367,7 @@ fn read_file(
         Some(Kind::TerraformPlan) => terraform::read(&mut doc, &root, read),
         Some(Kind::OpenApi) => openapi::read(&mut doc, &root, read),
         Some(Kind::Cdk) => {
-            if let Some(dir) = path.parent() {
+            if let Some(dir) = path.and_then(Path::parent) {
                 cdk::read(diags, dir, options, read);
             }
         }
