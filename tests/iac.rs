@@ -632,8 +632,11 @@ fn terraform_plans_read_modules_instances_and_references() {
             .iter()
             .any(|v| v.0 == "RW011" && v.2 == "violation")
     );
-    let (code, _) = check(&["--iac", &fixture("terraform/unsupported.plan.json")]);
-    assert_eq!(code, Some(2));
+    let home = tempfile::tempdir().unwrap();
+    let path = fixture("terraform/unsupported.plan.json");
+    let output = support::run(home.path(), &["--check", "--iac", &path]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(support::stderr(&output).contains(&format!("{path}:2:21")));
 }
 
 #[test]

@@ -219,7 +219,12 @@ fn code_validates_and_points_at_template_lines_and_columns() {
         .args(["--iac", "examples/iac", "--iac", "tests/fixtures/iac/cfn"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", support::stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        support::stderr(&output)
+    );
     validate(&tool, &sarif);
     let report = read(&sarif);
     check_rules(&report);
@@ -232,7 +237,10 @@ fn code_validates_and_points_at_template_lines_and_columns() {
             uri.starts_with("examples/iac/") || uri.starts_with("tests/fixtures/iac/cfn/"),
             "{uri}"
         );
-        assert!(physical["region"]["startColumn"].as_u64().is_some(), "{result:#}");
+        assert!(
+            physical["region"]["startColumn"].as_u64().is_some(),
+            "{result:#}"
+        );
     }
 }
 
