@@ -5,6 +5,8 @@
 //! AWS SAM translator makes of them, the CDK app synthesised by `cdk synth`,
 //! and drift of what is live in moto against the code.
 
+#![allow(clippy::print_stderr)] // a skipped peer says so
+
 mod support;
 
 use std::collections::BTreeSet;
