@@ -96,20 +96,9 @@ impl Change {
                 "Live with other settings than the baseline fleet file holds: a route, stage, authorizer, integration or the API's settings changed since the baseline was taken, perhaps outside the pipeline."
             }
         };
-        RuleInfo {
-            id: self.rule_id().into(),
-            title: title.into(),
-            severity,
-            description: Some(description.into()),
-            remediation: Some(remediation.into()),
-            enabled: true,
-            subject,
-            needs: Default::default(),
-        }
+        self.info(subject, severity, [title, description, remediation])
     }
-}
 
-impl Change {
     /// The rule of drift against code (`--baseline-iac`), where only routes
     /// and their authorization are compared.
     fn code_rule(self, subject: Subject, severity: Severity) -> RuleInfo {
@@ -130,6 +119,17 @@ impl Change {
                 "Deploy the code to restore the authorization it defines, or change the code.",
             ),
         };
+        self.info(subject, severity, [title, description, remediation])
+    }
+
+    /// The rule as reports show it, from its title, description and
+    /// remediation.
+    fn info(
+        self,
+        subject: Subject,
+        severity: Severity,
+        [title, description, remediation]: [&str; 3],
+    ) -> RuleInfo {
         RuleInfo {
             id: self.rule_id().into(),
             title: title.into(),

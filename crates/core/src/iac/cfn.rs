@@ -884,13 +884,7 @@ fn read_v2(doc: &mut Doc, template: &Template<'_>, apis: &mut Apis, read: &mut R
             api.cors_configuration = Some(cors_of(cors, &mut unknown));
         }
         if exists.is_none() {
-            mark(
-                &mut api,
-                Part::Api,
-                "",
-                "*",
-                "the API exists only when its condition holds, which is not known before deploy",
-            );
+            mark_conditional(&mut api);
         }
         unknown.mark_on(&mut api, Part::Api, "");
         if let Some(body) = props.get("Body") {
@@ -1104,6 +1098,18 @@ fn part<'a>(
         );
     }
     Some((unknown, props, api))
+}
+
+/// Marks every value of an API whose `Condition` is not known before
+/// deploy: it may not exist at all.
+pub fn mark_conditional(api: &mut Api) {
+    mark(
+        api,
+        Part::Api,
+        "",
+        "*",
+        "the API exists only when its condition holds, which is not known before deploy",
+    );
 }
 
 /// A new API of a template, located at its logical id; every part read

@@ -176,8 +176,8 @@ impl Doc {
     }
 }
 
-/// Marks a value of an API as unknown before deploy (whether it is set at
-/// all unknown too: see [`mark_present`]).
+/// Marks a value of an API as unknown before deploy, whether it is set at
+/// all unknown too ([`cfn::Unknowns`] knows more, and adds its own).
 pub fn mark(
     api: &mut Api,
     part: Part,
@@ -193,27 +193,6 @@ pub fn mark(
             field: field.into(),
             reason: reason.into(),
             present: false,
-            prefix: None,
-        },
-    );
-}
-
-/// Marks a value that is set and not empty, but unknown before deploy.
-pub fn mark_present(
-    api: &mut Api,
-    part: Part,
-    key: impl Into<String>,
-    field: impl Into<String>,
-    reason: impl Into<String>,
-) {
-    add(
-        api,
-        Unknown {
-            part,
-            key: key.into(),
-            field: field.into(),
-            reason: reason.into(),
-            present: true,
             prefix: None,
         },
     );
@@ -317,15 +296,22 @@ fn read_file(
 /// Code given as text (tests, fuzzing): one template, plan or OpenAPI
 /// definition named `name`; every problem reported.
 pub fn read_str(name: &str, text: &str, options: &Options) -> Result<Read, LoadError> {
-    let mut diags = Diagnostics::new();
-    let mut read = Read::default();
-    let doc = Doc::from_text(&mut diags, name, text);
-    read_doc(&mut diags, doc, None, true, options, &mut read);
+    let (read, diags) = read_text(name, text, options);
     if diags.is_empty() {
         Ok(read)
     } else {
         Err(LoadError(diags))
     }
+}
+
+/// What [`read_str`] reads, kept beside the problems found (tests look at
+/// both).
+pub(crate) fn read_text(name: &str, text: &str, options: &Options) -> (Read, Diagnostics) {
+    let mut diags = Diagnostics::new();
+    let mut read = Read::default();
+    let doc = Doc::from_text(&mut diags, name, text);
+    read_doc(&mut diags, doc, None, true, options, &mut read);
+    (read, diags)
 }
 
 /// Parses a document and reads it by its kind; `path` is where a CDK

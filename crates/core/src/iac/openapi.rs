@@ -28,7 +28,8 @@ const ANY_METHOD: &str = "x-amazon-apigateway-any-method";
 const AUTHORIZER: &str = "x-amazon-apigateway-authorizer";
 const INTEGRATION: &str = "x-amazon-apigateway-integration";
 
-const CORS_FIELDS: &[&str] = &[
+/// The policy fields of an API's CORS configuration.
+pub(super) const CORS_FIELDS: &[&str] = &[
     "api.cors.allow_credentials",
     "api.cors.allow_headers",
     "api.cors.allow_methods",

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use super::cfn::{Template, Unknowns, new_api, stage_of};
 use super::node::{Key, Node, Value};
-use super::{Doc, Unreadable, mark, openapi};
+use super::{Doc, Unreadable, cfn, openapi};
 use crate::inventory::{Api, Part};
 
 /// Whether a template's `Transform` includes SAM's.
@@ -55,13 +55,7 @@ pub fn read(
     for translated in translate(doc, template) {
         let mut api = new_api(template, doc, &translated.logical, translated.at);
         if translated.exists.is_none() {
-            mark(
-                &mut api,
-                Part::Api,
-                "",
-                "*",
-                "the API exists only when its condition holds, which is not known before deploy",
-            );
+            cfn::mark_conditional(&mut api);
         }
         match &translated.body {
             Body::Inline(body) => openapi::build(doc, body, &mut api),

@@ -613,18 +613,7 @@ fn api_of(doc: &mut Doc, instance: &Instance<'_>, read: &mut Read) -> Option<Api
     );
     api.tags = unknown.string_map(values, tags(values), "api.tags");
     if let Some(cors) = block(values, "cors_configuration") {
-        unknown_block(
-            cors,
-            &[
-                "api.cors.allow_credentials",
-                "api.cors.allow_headers",
-                "api.cors.allow_methods",
-                "api.cors.allow_origins",
-                "api.cors.expose_headers",
-                "api.cors.max_age",
-            ],
-            &mut unknown,
-        );
+        unknown_block(cors, super::openapi::CORS_FIELDS, &mut unknown);
         api.cors_configuration = Some(Cors {
             allow_credentials: unknown.boolean(
                 cors,

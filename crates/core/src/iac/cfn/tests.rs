@@ -2,24 +2,7 @@ use super::*;
 use crate::diag::Diagnostics;
 
 fn apis(text: &str) -> (Read, Diagnostics) {
-    let mut diags = Diagnostics::new();
-    let mut doc = Doc::from_text(&mut diags, "t.yaml", text);
-    let root = if text.trim_start().starts_with('{') {
-        super::super::node::parse_json(text).unwrap()
-    } else {
-        super::super::node::parse_yaml(text).unwrap()
-    };
-    let mut out = Read::default();
-    read(
-        &mut doc,
-        &root,
-        &Options::default(),
-        "t.yaml",
-        None,
-        &mut out,
-    );
-    doc.finish(&mut diags);
-    (out, diags)
+    super::super::read_text("t.yaml", text, &Options::default())
 }
 
 const HTTP: &str = r#"

@@ -1,7 +1,7 @@
 use super::*;
 use crate::diag::Diagnostics;
+use crate::iac::Options;
 use crate::iac::node::parse_yaml;
-use crate::iac::{Options, cfn};
 
 /// Reads a standalone definition named `name`.
 fn standalone(name: &str, text: &str) -> (Read, Diagnostics) {
@@ -385,19 +385,7 @@ Resources:
                 uri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/functions/${Fn.Arn}/invocations"
         x-amazon-apigateway-cors: !If [WithCors, {allowOrigins: ["*"]}, !Ref AWS::NoValue]
 "#;
-    let mut diags = Diagnostics::new();
-    let mut doc = Doc::from_text(&mut diags, "t.yaml", text);
-    let root = parse_yaml(text).unwrap();
-    let mut out = Read::default();
-    cfn::read(
-        &mut doc,
-        &root,
-        &Options::default(),
-        "t.yaml",
-        None,
-        &mut out,
-    );
-    doc.finish(&mut diags);
+    let (out, diags) = crate::iac::read_text("t.yaml", text, &Options::default());
     assert!(diags.is_empty(), "{diags:?}");
     let api = &out.apis[0];
     assert_eq!(api.name.as_deref(), Some("from-template"));

@@ -3,30 +3,13 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::diag::Diagnostics;
 use crate::iac::node::{parse_json, parse_yaml};
-use crate::iac::{Options, Read, cfn};
+use crate::iac::{Options, Read};
 use crate::inventory::Route;
 
 /// Reads a template as `--iac` does: the serverless APIs and the
 /// `AWS::ApiGatewayV2` parts.
 fn apis(text: &str) -> (Read, Diagnostics) {
-    let mut diags = Diagnostics::new();
-    let mut doc = Doc::from_text(&mut diags, "t.yaml", text);
-    let root = if text.trim_start().starts_with('{') {
-        parse_json(text).unwrap()
-    } else {
-        parse_yaml(text).unwrap()
-    };
-    let mut out = Read::default();
-    cfn::read(
-        &mut doc,
-        &root,
-        &Options::default(),
-        "t.yaml",
-        None,
-        &mut out,
-    );
-    doc.finish(&mut diags);
-    (out, diags)
+    crate::iac::read_text("t.yaml", text, &Options::default())
 }
 
 fn api<'r>(read: &'r Read, id: &str) -> &'r Api {
