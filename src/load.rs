@@ -161,10 +161,11 @@ pub async fn load(args: &Args, purpose: Purpose) -> Result<Plan, Error> {
     })
 }
 
-/// Config, policies and baseline, as `purpose` needs them.
 /// What [`load_files`] loads.
 type Loaded = (Config, PolicySet, Option<Inventory>, Option<drift::Code>);
 
+/// Config, policies, baseline and the code drift is reported against, as
+/// `purpose` needs them.
 fn load_files(args: &Args, purpose: Purpose) -> Result<Loaded, Error> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,

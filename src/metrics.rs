@@ -301,6 +301,9 @@ impl Metrics {
             let target = f.target_name.as_deref().unwrap_or("");
             match f.status {
                 Status::Exempted => *exemptions.entry((&f.rule.id, "active")).or_default() += 1,
+                // Undecided before deploy (a daemon auditing code): not a
+                // violation, so no series.
+                Status::Indeterminate => {}
                 status => {
                     if status == Status::ExpiredExemption {
                         *exemptions.entry((&f.rule.id, "expired")).or_default() += 1;

@@ -125,8 +125,10 @@ pub fn write(
             )?;
             let indent = " ".repeat(11);
             // Code has places worth clicking: `file:line:col`.
-            if let Some(at) = f.location.as_ref().filter(|at| at.column.is_some()) {
-                let place = format!("{}:{}:{}", at.path, at.line, at.column.unwrap_or(1));
+            if let Some(at) = &f.location
+                && let Some(column) = at.column
+            {
+                let place = format!("{}:{}:{column}", at.path, at.line);
                 writeln!(out, "{indent}{}", p.paint(DIM, &escape(&place)))?;
             }
             match (&f.status, &f.exemption) {

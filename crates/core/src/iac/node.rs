@@ -228,8 +228,46 @@ pub struct SyntaxError {
     pub at: usize,
 }
 
+/// How deep documents may nest. Real templates stay under 20 levels; the
+/// readers recurse over the tree, so a hostile file must not nest without end.
+pub const MAX_DEPTH: usize = 256;
+
+/// Where a JSON text first nests deeper than [`MAX_DEPTH`], if it does
+/// (brackets counted outside strings).
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, byte) in text.bytes().enumerate() {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_string = false,
+            (true, _) => {}
+            (false, b'"') => in_string = true,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn nesting_error(at: usize) -> SyntaxError {
+    SyntaxError {
+        message: format!("the document nests deeper than {MAX_DEPTH} levels"),
+        at,
+    }
+}
+
 /// Parses JSON (comments and trailing commas tolerated, as editors write).
 pub fn parse_json(text: &str) -> Result<Node, SyntaxError> {
+    if let Some(at) = too_deep(text) {
+        return Err(nesting_error(at));
+    }
     use jsonc_parser::{CollectOptions, ParseOptions, parse_to_ast};
     let options = ParseOptions {
         allow_loose_object_property_names: false,
@@ -323,7 +361,11 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
 struct Builder<'t> {
     /// Open collections: the node, and for a mapping its pending key.
     stack: Vec<(Node, Option<Key>)>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with how many nodes each holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes made so far, aliases expanded: bounded, so that aliases of
+    /// aliases (a "billion laughs") cannot exhaust memory.
+    made: usize,
     /// Anchor ids of the open collections, parallel to `stack`.
     anchor_ids: Vec<usize>,
     done: Option<Node>,
@@ -338,6 +380,7 @@ impl<'t> Builder<'t> {
         Builder {
             stack: Vec::new(),
             anchors: HashMap::new(),
+            made: 0,
             anchor_ids: Vec::new(),
             done: None,
             error: None,
@@ -345,6 +388,12 @@ impl<'t> Builder<'t> {
             text,
             lines: Lines::new(text),
         }
+    }
+
+    /// The most nodes a document may expand to: far above what its text
+    /// writes out, far below what exhausts memory.
+    fn most_nodes(&self) -> usize {
+        (self.text.len() * 4).max(100_000)
     }
 
     /// yaml-rust2's markers count characters; offsets here are bytes: the
@@ -401,6 +450,15 @@ impl<'t> Builder<'t> {
     }
 }
 
+/// How many nodes a tree holds.
+fn weight(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(weight).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, v)| weight(v)).sum(),
+        _ => 0,
+    }
+}
+
 fn tag_name(tag: Option<Tag>) -> Option<Box<str>> {
     let tag = tag?;
     match tag.handle.as_str() {
@@ -445,9 +503,21 @@ impl MarkedEventReceiver for Builder<'_> {
                     at,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), 1));
                 }
+                self.made += 1;
                 self.push(node, at);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                if self.error.is_none() {
+                    let error = nesting_error(at);
+                    self.error = Some(error.message);
+                    self.error_at = at;
+                }
+                // Kept open so that its end closes it; its items are dropped.
+                self.stack
+                    .push((Node::new(Value::Seq(Vec::new()), at), None));
+                self.anchor_ids.push(0);
             }
             Event::SequenceStart(anchor, tag) => {
                 let node = Node {
@@ -469,16 +539,28 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let (Some((node, _)), Some(anchor)) = (self.stack.pop(), self.anchor_ids.pop()) {
+                    self.made += 1;
                     if anchor > 0 {
-                        self.anchors.insert(anchor, node.clone());
+                        self.anchors.insert(anchor, (node.clone(), weight(&node)));
                     }
                     let at = node.at;
                     self.push(node, at);
                 }
             }
-            Event::Alias(anchor) => match self.anchors.get(&anchor).cloned() {
-                Some(mut node) => {
+            Event::Alias(anchor) => match self.anchors.get(&anchor) {
+                Some((_, size)) if self.made + size > self.most_nodes() => {
+                    if self.error.is_none() {
+                        self.error = Some(format!(
+                            "aliases expand the document beyond {} values",
+                            self.most_nodes()
+                        ));
+                        self.error_at = at;
+                    }
+                }
+                Some((node, size)) => {
+                    let mut node = node.clone();
                     node.at = at;
+                    self.made += size;
                     self.push(node, at);
                 }
                 None => {
@@ -546,6 +628,41 @@ mod tests {
         assert_eq!(lines.position(text, b.items()[1].at), (2, 17));
         let err = parse_json("{\"a\": }").unwrap_err();
         assert_eq!(err.at, 6);
+    }
+
+    #[test]
+    fn aliases_cannot_expand_without_bound() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = format!("*a{}", i - 1);
+            let items = vec![prev.as_str(); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        let err = parse_yaml(&text).unwrap_err();
+        assert!(err.message.contains("aliases expand"), "{err:?}");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = |open: &str, close: &str| {
+            format!(
+                "{}{}",
+                open.repeat(MAX_DEPTH + 1),
+                close.repeat(MAX_DEPTH + 1)
+            )
+        };
+        let err = parse_json(&deep("[", "]")).unwrap_err();
+        assert!(err.message.contains("nests deeper"), "{err:?}");
+        // yaml-rust2 bounds flow collections itself; block ones are ours.
+        assert!(parse_yaml(&deep("[", "]")).is_err());
+        let block: String = (0..=MAX_DEPTH)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect();
+        let err = parse_yaml(&format!("{block}{}v\n", " ".repeat(MAX_DEPTH + 1))).unwrap_err();
+        assert!(err.message.contains("nests deeper"), "{err:?}");
+        // Brackets inside strings do not count.
+        let text = format!("{{\"a\": \"{}\"}}", "[".repeat(1000));
+        assert!(parse_json(&text).is_ok());
     }
 
     #[test]
