@@ -826,7 +826,17 @@ fn owner(
             Some(id) if template.kind(id).is_some() || template.implicit_api(id) => {
                 Some(id.to_owned())
             }
-            _ => {
+            // An API made elsewhere, named by its id: not this code's.
+            Some(id) => {
+                tracing::warn!(
+                    file = %doc.path,
+                    resource = logical,
+                    api_id = id,
+                    "not audited: the API it belongs to is not defined in this template"
+                );
+                None
+            }
+            None => {
                 doc.error(
                     node.at,
                     format!("`ApiId` of `{logical}` names no API of this template"),
