@@ -417,8 +417,9 @@ fn sam_templates_audit_as_the_sam_translator_translates_them() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut compared = 0;
-    for entry in std::fs::read_dir("tests/fixtures/iac/sam").unwrap() {
-        let sam = entry.unwrap().path();
+    let fixtures = std::fs::read_dir("tests/fixtures/iac/sam").unwrap();
+    let example = PathBuf::from("examples/iac/sam/template.yaml");
+    for sam in fixtures.map(|e| e.unwrap().path()).chain([example]) {
         let translated = dir
             .path()
             .join(sam.file_stem().unwrap())
@@ -444,7 +445,7 @@ fn sam_templates_audit_as_the_sam_translator_translates_them() {
         );
         compared += 1;
     }
-    assert!(compared >= 3, "{compared} SAM fixtures");
+    assert!(compared >= 4, "{compared} SAM templates");
 }
 
 #[test]
