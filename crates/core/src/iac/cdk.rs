@@ -59,10 +59,11 @@ pub fn read(diags: &mut Diagnostics, dir: &Path, options: &Options, read: &mut R
                     );
                     continue;
                 };
-                let stack = artifact
-                    .get("displayName")
+                // The stack's CloudFormation name: `stackName` where it
+                // differs from the artifact's id (stacks of a CDK stage).
+                let stack = properties
+                    .and_then(|p| p.get("stackName"))
                     .and_then(Node::text)
-                    .filter(|d| !d.contains('/'))
                     .unwrap_or(&name.name)
                     .to_owned();
                 stacks.push((stack, dir.join(template), name.at));
@@ -139,5 +140,69 @@ fn read_stack(
         if path.is_file() {
             read_stack(diags, &name, &path, dir, options, read);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(api: &str) -> String {
+        format!(
+            r#"{{"Resources": {{
+ "{api}": {{"Type": "AWS::ApiGatewayV2::Api", "Properties": {{"Name": "{api}", "ProtocolType": "HTTP"}}}},
+ "Route": {{"Type": "AWS::ApiGatewayV2::Route", "Properties": {{"ApiId": {{"Ref": "{api}"}}, "RouteKey": "GET /x"}}}}
+}}}}"#
+        )
+    }
+
+    #[test]
+    fn stacks_nested_stacks_and_nested_assemblies() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cdk.out");
+        let stage = out.join("assembly-Prod");
+        std::fs::create_dir_all(&stage).unwrap();
+        std::fs::write(
+            out.join("manifest.json"),
+            r#"{"version": "48.0.0", "artifacts": {
+              "Edge": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Edge.template.json"}, "displayName": "Edge"},
+              "Prod": {"type": "cdk:cloud-assembly", "properties": {"directoryName": "assembly-Prod"}},
+              "Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}}}}"#,
+        )
+        .unwrap();
+        let edge = template("EdgeApi").replace(
+            "\n}}",
+            ",\n \"Inner\": {\"Type\": \"AWS::CloudFormation::Stack\", \"Metadata\": {\"aws:asset:path\": \"EdgeInner.nested.template.json\"}}\n}}",
+        );
+        std::fs::write(out.join("Edge.template.json"), edge).unwrap();
+        std::fs::write(
+            out.join("EdgeInner.nested.template.json"),
+            template("InnerApi"),
+        )
+        .unwrap();
+        std::fs::write(
+            stage.join("manifest.json"),
+            r#"{"version": "48.0.0", "artifacts": {
+              "ProdOrders": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "ProdOrders.template.json", "stackName": "Prod-Orders"}, "displayName": "Prod/Orders"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            stage.join("ProdOrders.template.json"),
+            template("OrdersApi"),
+        )
+        .unwrap();
+        assert!(is_assembly(&out));
+        let read = super::super::load(&[out], &Options::default()).unwrap();
+        let mut ids: Vec<&str> = read.apis.iter().map(|a| &*a.api_id).collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            [
+                "Edge/EdgeApi",
+                "Edge/Inner/InnerApi",
+                "Prod-Orders/OrdersApi"
+            ]
+        );
+        assert!(read.apis.iter().all(|a| a.routes.len() == 1));
     }
 }
