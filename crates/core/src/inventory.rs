@@ -176,6 +176,10 @@ pub struct Unknown {
     /// (`https://cognito-idp.` of an issuer built with `Fn::Sub`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// The values it may take, where the code lists them (a parameter's
+    /// `AllowedValues`): a test that holds for all alike is decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
 }
 
 /// A part of an API, as [`Unknown`] names it.

@@ -38,6 +38,8 @@ pub struct Template<'n> {
 enum Param {
     Known(Node),
     Unknown(String),
+    /// Unknown, one of its `AllowedValues`.
+    OneOf(String, Vec<String>),
 }
 
 /// Resource types whose `Ref` (and id attributes) stand for themselves:
@@ -108,10 +110,23 @@ impl<'n> Template<'n> {
                         None => Param::Known(value),
                     },
                     Some(value) => Param::Known(value),
-                    None => Param::Unknown(format!(
-                        "parameter {} has no default (give it with --iac-param {}=VALUE)",
-                        key.name, key.name
-                    )),
+                    None => {
+                        let reason = format!(
+                            "parameter {} has no default (give it with --iac-param {}=VALUE)",
+                            key.name, key.name
+                        );
+                        let allowed: Option<Vec<String>> = param.get("AllowedValues").map(|list| {
+                            list.items()
+                                .iter()
+                                .filter_map(Node::text)
+                                .map(str::to_owned)
+                                .collect()
+                        });
+                        match allowed.filter(|values| !values.is_empty() && !list) {
+                            Some(values) => Param::OneOf(reason, values),
+                            None => Param::Unknown(reason),
+                        }
+                    }
                 };
                 params.insert(&*key.name, value);
             }
@@ -511,6 +526,7 @@ impl<'n> Template<'n> {
                     ..value.clone()
                 },
                 Param::Unknown(reason) => Node::unknown(reason.as_str(), at),
+                Param::OneOf(reason, values) => Node::one_of(reason.as_str(), values, at),
             });
         }
         if PSEUDO.contains(&name) {
@@ -693,12 +709,28 @@ pub struct Apis {
 /// the API once the part's key is known: the field, why, and whether the
 /// value is known to be set and not empty.
 #[derive(Default)]
-pub struct Unknowns(pub Vec<(&'static str, String, bool, Option<String>)>);
+pub struct Unknowns(pub Vec<Noted>);
+
+/// One unknown value noted: the field, why, whether it is set, its known
+/// beginning, and the values it may take.
+pub struct Noted {
+    pub field: &'static str,
+    pub reason: String,
+    pub present: bool,
+    pub prefix: Option<String>,
+    pub values: Option<Vec<String>>,
+}
 
 impl Unknowns {
     /// Notes an unknown value.
     pub fn note(&mut self, field: &'static str, reason: impl Into<String>, present: bool) {
-        self.0.push((field, reason.into(), present, None));
+        self.0.push(Noted {
+            field,
+            reason: reason.into(),
+            present,
+            prefix: None,
+            values: None,
+        });
     }
 
     /// The known value of a property, noting it when unknown; a scalar set
@@ -707,9 +739,13 @@ impl Unknowns {
         let value = props.get(key)?;
         match value.unknown_reason() {
             Some(reason) => {
-                let prefix = value.known_prefix().map(str::to_owned);
-                self.0
-                    .push((field, reason.to_owned(), !value.may_be_absent(), prefix));
+                self.0.push(Noted {
+                    field,
+                    reason: reason.to_owned(),
+                    present: !value.may_be_absent(),
+                    prefix: value.known_prefix().map(str::to_owned),
+                    values: value.possible_values(),
+                });
                 None
             }
             None => Some(value),
@@ -783,19 +819,20 @@ impl Unknowns {
 
     /// Whether a field was noted unknown.
     pub fn has(&self, field: &str) -> bool {
-        self.0.iter().any(|(f, ..)| *f == field)
+        self.0.iter().any(|noted| noted.field == field)
     }
 
     /// Marks what was noted on the API's part.
     pub fn mark_on(self, api: &mut Api, part: Part, key: &str) {
-        for (field, reason, present, prefix) in self.0 {
+        for noted in self.0 {
             let unknown = Unknown {
                 part,
                 key: key.to_owned(),
-                field: field.to_owned(),
-                reason,
-                present,
-                prefix,
+                field: noted.field.to_owned(),
+                reason: noted.reason,
+                present: noted.present,
+                prefix: noted.prefix,
+                values: noted.values,
             };
             super::add(api, unknown);
         }

@@ -194,6 +194,7 @@ pub fn mark(
             reason: reason.into(),
             present: false,
             prefix: None,
+            values: None,
         },
     );
 }

@@ -32,6 +32,7 @@ pub enum Value {
 
 /// The tag of an unknown value (no YAML tag can be spelled so).
 const UNKNOWN: &str = "?unknown";
+const ONE_OF: &str = "?one-of";
 const MAYBE_ABSENT: &str = "?maybe-absent";
 
 /// A mapping key with its position.
@@ -88,11 +89,42 @@ impl Node {
         }
     }
 
+    /// A value not known before deploy that is one of a few the code
+    /// allows (a parameter's `AllowedValues`): rules that hold for all of
+    /// them alike are decided.
+    pub fn one_of(reason: impl Into<Box<str>>, values: &[String], at: usize) -> Node {
+        let mut parts = vec![Node::new(Value::Str(reason.into()), at)];
+        parts.extend(
+            values
+                .iter()
+                .map(|v| Node::new(Value::Str(v.as_str().into()), at)),
+        );
+        Node {
+            value: Value::Seq(parts),
+            tag: Some(ONE_OF.into()),
+            at,
+        }
+    }
+
     /// Why the value is unknown, where it is.
     pub fn unknown_reason(&self) -> Option<&str> {
         match (&self.value, self.tag.as_deref()) {
             (Value::Str(reason), Some(UNKNOWN | MAYBE_ABSENT)) => Some(reason),
-            (Value::Seq(parts), Some(UNKNOWN)) => parts.first()?.text_unchecked(),
+            (Value::Seq(parts), Some(UNKNOWN | ONE_OF)) => parts.first()?.text_unchecked(),
+            _ => None,
+        }
+    }
+
+    /// The values an unknown value may take, where the code lists them.
+    pub fn possible_values(&self) -> Option<Vec<String>> {
+        match (&self.value, self.tag.as_deref()) {
+            (Value::Seq(parts), Some(ONE_OF)) => Some(
+                parts[1..]
+                    .iter()
+                    .filter_map(Node::text_unchecked)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
             _ => None,
         }
     }

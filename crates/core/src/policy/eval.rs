@@ -5,6 +5,7 @@
 use regex::Regex;
 
 use super::field::{Context, Field, Value};
+use crate::inventory::Unknown;
 
 /// A compiled condition.
 #[derive(Debug, Clone)]
@@ -249,6 +250,17 @@ impl Condition {
             }
             Condition::Not(inner) => inner.judge(ctx).map(|b| !b),
             Condition::Test(test) => match ctx.unknown(&test.field) {
+                // One of a few values: decided where all of them agree.
+                Some(Unknown {
+                    values: Some(values),
+                    ..
+                }) if !values.is_empty() => {
+                    let first = test.op.holds(Value::Str(&values[0]));
+                    values[1..]
+                        .iter()
+                        .all(|v| test.op.holds(Value::Str(v)) == first)
+                        .then_some(first)
+                }
                 // Set, not known: whether it is set is known.
                 Some(unknown) if unknown.present => match &test.op {
                     Op::Exists(want) => Some(*want),

@@ -138,3 +138,16 @@ fn conditions_name_conditions_in_long_form() {
         read.apis[0].unknown
     );
 }
+
+#[test]
+fn allowed_values_of_a_parameter_without_a_default_are_kept() {
+    let text = "Parameters:\n  Auth: {Type: String, AllowedValues: [NONE, AWS_IAM]}\nResources:\n  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties: {Name: a, ProtocolType: HTTP}\n  R:\n    Type: AWS::ApiGatewayV2::Route\n    Properties: {ApiId: !Ref Api, RouteKey: GET /x, AuthorizationType: !Ref Auth}\n";
+    let (read, diags) = apis(text);
+    assert!(diags.is_empty(), "{diags:?}");
+    let unknown = &read.apis[0].unknown[0];
+    assert_eq!(unknown.field, "authorization_type");
+    assert_eq!(
+        unknown.values.as_deref(),
+        Some(&["NONE".to_owned(), "AWS_IAM".to_owned()][..])
+    );
+}
