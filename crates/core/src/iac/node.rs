@@ -119,8 +119,9 @@ impl Node {
     pub fn possible_values(&self) -> Option<Vec<String>> {
         match (&self.value, self.tag.as_deref()) {
             (Value::Seq(parts), Some(ONE_OF)) => Some(
-                parts[1..]
+                parts
                     .iter()
+                    .skip(1)
                     .filter_map(Node::text_unchecked)
                     .map(str::to_owned)
                     .collect(),
@@ -495,7 +496,8 @@ fn tag_name(tag: Option<Tag>) -> Option<Box<str>> {
     let tag = tag?;
     match tag.handle.as_str() {
         // `!Ref`: a local tag; `!!str` and friends are the core schema's.
-        "!" => Some(tag.suffix.into()),
+        // A written tag never spells the readers' own marks (`?unknown`).
+        "!" if !tag.suffix.starts_with('?') => Some(tag.suffix.into()),
         _ => None,
     }
 }
@@ -660,6 +662,16 @@ mod tests {
         assert_eq!(lines.position(text, b.items()[1].at), (2, 17));
         let err = parse_json("{\"a\": }").unwrap_err();
         assert_eq!(err.at, 6);
+    }
+
+    #[test]
+    fn written_tags_cannot_spell_unknown_values() {
+        let doc = parse_yaml("a: !?one-of []\nb: !?unknown x\n").unwrap();
+        for key in ["a", "b"] {
+            let node = doc.get(key).unwrap();
+            assert_eq!(node.unknown_reason(), None, "{key}");
+            assert_eq!(node.possible_values(), None, "{key}");
+        }
     }
 
     #[test]
