@@ -370,14 +370,26 @@ fn a_file_that_is_no_kind_of_code_is_refused_when_named_and_skipped_in_a_directo
         "Resources:\n  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties: {Name: x, ProtocolType: HTTP}\n  R:\n    Type: AWS::ApiGatewayV2::Route\n    Properties: {ApiId: !Ref Api, RouteKey: GET /x}\n",
     )
     .unwrap();
+    // A Helm chart's templated YAML does not parse, and is not code.
+    std::fs::write(
+        dir.path().join("deployment.yaml"),
+        "spec:\n  replicas: {{ .Values.replicas }}\n  {{- if .Values.x }}\n",
+    )
+    .unwrap();
     let output = run_in(dir.path(), &["--check", "--format", "json", "--iac", "."]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        support::stderr(&output)
-    );
+    let stderr = support::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(has(&support::json(&output), "RW001", "GET /x", "violation"));
+    // An OpenAPI file broken by an edit fails the run; it never vanishes.
+    std::fs::write(
+        dir.path().join("openapi.yaml"),
+        "openapi: 3.0.1\npaths: {\n",
+    )
+    .unwrap();
+    let output = run_in(dir.path(), &["--check", "--iac", "."]);
+    let stderr = support::stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("openapi.yaml:"), "{stderr}");
 }
 
 /// A peer's path from the variable the test command sets; `None` (skip)

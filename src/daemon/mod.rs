@@ -347,7 +347,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
             (state.apply(outcome, unix_now()), Some(errors))
         }
         Err(err) => {
-            tracing::error!(diagnostics = %err.0.render(false), "routes files could not be read; keeping the last known state");
+            tracing::error!(diagnostics = %err.0.render(false), "the --routes or --iac files could not be read; keeping the last known state");
             state.source_failed();
             (state::Changes::default(), None)
         }

@@ -379,12 +379,18 @@ fn looks_like_json(text: &str) -> bool {
 }
 
 /// Whether a file met in a directory that does not parse was meant to be
-/// code, so that its error is reported rather than the file skipped.
+/// code, so that its error is reported rather than the file skipped: it
+/// names what the kinds start with. A template broken by an edit must fail
+/// the run, never vanish from it; a Helm chart's templated YAML, which
+/// names none of these, is skipped.
 fn mentions_code(text: &str) -> bool {
     [
         "AWSTemplateFormatVersion",
         "AWS::",
+        "Resources",
         "x-amazon-apigateway",
+        "openapi",
+        "format_version",
         "planned_values",
     ]
     .iter()
