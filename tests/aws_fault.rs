@@ -50,6 +50,18 @@ async fn snapshot(server: &FaultServer) -> (std::process::Output, Value) {
     (output, fleet)
 }
 
+/// A snapshot that must succeed: the fleet file it wrote.
+async fn complete_snapshot(server: &FaultServer) -> Value {
+    let (output, fleet) = snapshot(server).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        support::stderr(&output)
+    );
+    fleet
+}
+
 fn route_keys(report: &Value, api: &str) -> usize {
     report["findings"]
         .as_array()
@@ -128,13 +140,7 @@ async fn every_route_field_reaches_the_policies() {
         "requestModels": {"application/json": "M"}, "requestParameters": {"route.request.header.x": {"required": true}}
     })];
     let server = FaultServer::start(vec![api]).await;
-    let (output, fleet) = snapshot(&server).await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        support::stderr(&output)
-    );
+    let fleet = complete_snapshot(&server).await;
     let api = &fleet["Apis"][0];
     assert_eq!(api["Name"], "name-full");
     assert_eq!(api["ProtocolType"], "HTTP");
@@ -212,13 +218,7 @@ async fn every_field_of_the_whole_api_reaches_the_fleet_file() {
         "tags": {"team": "payments"}
     })];
     let server = FaultServer::start(vec![api]).await;
-    let (output, fleet) = snapshot(&server).await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        support::stderr(&output)
-    );
+    let fleet = complete_snapshot(&server).await;
     let api = &fleet["Apis"][0];
     let expected = json!({
         "ApiEndpoint": "https://whole.execute-api.local",
@@ -998,19 +998,9 @@ async fn a_rule_set_that_needs_no_authorizers_makes_no_get_authorizers_call() {
     // The v1 pack against a baseline that holds every part (a snapshot):
     // drift needs them, so they are read.
     let server = start().await;
-    let (output, _) = snapshot(&server).await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        support::stderr(&output)
-    );
+    let fleet = complete_snapshot(&server).await;
     let baseline = dir.path().join("baseline.json");
-    std::fs::write(
-        &baseline,
-        serde_json::to_vec(&snapshot(&server).await.1).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&baseline, serde_json::to_vec(&fleet).unwrap()).unwrap();
     server.reset_counts();
     let mut args = support::V1_PACK.to_vec();
     args.extend(["--baseline", baseline.to_str().unwrap()]);

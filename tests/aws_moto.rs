@@ -516,19 +516,6 @@ async fn targets_can_assume_a_role_with_an_external_id() {
     assert_eq!(report["findings"][0]["api_id"], estate.payments.as_str());
 }
 
-/// An HTTP API in moto, through the proxy; its id.
-async fn http_api(client: &aws_sdk_apigatewayv2::Client, name: &str) -> String {
-    client
-        .create_api()
-        .name(name)
-        .protocol_type(ProtocolType::Http)
-        .send()
-        .await
-        .unwrap()
-        .api_id
-        .unwrap()
-}
-
 /// A JWT route with scopes on `authorizer`.
 async fn jwt_route(
     client: &aws_sdk_apigatewayv2::Client,
@@ -578,12 +565,12 @@ async fn a_jwt_authorizer_without_audience_fires_rw011_through_moto_and_the_prox
         return;
     };
     let client = support::client(&peer.url()).await;
-    let api = http_api(&client, "tokens").await;
+    let api = support::http_api(&client, "tokens").await;
     let any_audience = jwt_authorizer(&client, &api, &[], "https://issuer.test/").await;
     let scoped = jwt_authorizer(&client, &api, &["orders"], "https://issuer.test/").await;
     jwt_route(&client, &api, "GET /orders", &any_audience).await;
     jwt_route(&client, &api, "GET /invoices", &scoped).await;
-    let other = http_api(&client, "plain").await;
+    let other = support::http_api(&client, "plain").await;
     jwt_route(&client, &other, "GET /plain", "nosuchauthorizer").await;
     peer.proxy.reset_counts();
 
@@ -625,9 +612,9 @@ async fn a_stage_without_access_logs_fires_rw014_in_moto() {
         return;
     };
     let client = support::client(&peer.url()).await;
-    let logged = http_api(&client, "logged").await;
+    let logged = support::http_api(&client, "logged").await;
     stage(&client, &logged, "prod", Some("logged")).await;
-    let unlogged = http_api(&client, "unlogged").await;
+    let unlogged = support::http_api(&client, "unlogged").await;
     stage(&client, &unlogged, "prod", None).await;
     stage(&client, &unlogged, "dev", None).await;
 

@@ -760,6 +760,21 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     .unwrap();
     assert_eq!(known, 3, "a quarter of 12 routes are open");
 
+    // Between cases the fault is cleared and the victim read again.
+    let recovered = || {
+        let d = daemon.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                d.wait_for(
+                    |d| up(&d.metrics(), "victim") == Some(1.0),
+                    "the victim recovers",
+                );
+            })
+            .await
+            .unwrap();
+        }
+    };
+
     let error = Fault::error;
     // (case, fault, later pages only, outcome counted, the API no longer exists)
     #[rustfmt::skip]
@@ -776,15 +791,7 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     ];
     for (case, fault, paged_only, outcome, gone) in matrix {
         server.clear_faults();
-        let d = daemon.clone();
-        tokio::task::spawn_blocking(move || {
-            d.wait_for(
-                |d| up(&d.metrics(), "victim") == Some(1.0),
-                "the victim recovers",
-            );
-        })
-        .await
-        .unwrap();
+        recovered().await;
         let before = requests(&daemon.metrics(), &[("outcome", outcome)]);
         let rule = Rule::on("victim", fault);
         server.add_fault(if paged_only { rule.paged() } else { rule });
@@ -829,15 +836,7 @@ async fn every_fault_names_its_api_keeps_its_violations_and_spares_the_others() 
     // kept), counted under the operation's own name; the other is audited.
     for operation in ["GetAuthorizers", "GetIntegrations", "GetStages"] {
         server.clear_faults();
-        let d = daemon.clone();
-        tokio::task::spawn_blocking(move || {
-            d.wait_for(
-                |d| up(&d.metrics(), "victim") == Some(1.0),
-                "the victim recovers",
-            );
-        })
-        .await
-        .unwrap();
+        recovered().await;
         let failed = [("operation", operation), ("outcome", "server_error")];
         let before = requests(&daemon.metrics(), &failed);
         server.add_fault(Rule::on("victim", error(500, "InternalServerError")).only(operation));

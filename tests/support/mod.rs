@@ -528,27 +528,31 @@ pub async fn api_with_open_route(
     name: &str,
     route_key: &str,
 ) -> (String, String) {
-    use aws_sdk_apigatewayv2::types::{AuthorizationType, ProtocolType};
-    let api = client
-        .create_api()
-        .name(name)
-        .protocol_type(ProtocolType::Http)
-        .send()
-        .await
-        .unwrap()
-        .api_id
-        .unwrap();
+    let api = http_api(client, name).await;
     let route = client
         .create_route()
         .api_id(&api)
         .route_key(route_key)
-        .authorization_type(AuthorizationType::None)
+        .authorization_type(aws_sdk_apigatewayv2::types::AuthorizationType::None)
         .send()
         .await
         .unwrap()
         .route_id
         .unwrap();
     (api, route)
+}
+
+/// An HTTP API in moto (through the proxy, where one runs); its id.
+pub async fn http_api(client: &aws_sdk_apigatewayv2::Client, name: &str) -> String {
+    client
+        .create_api()
+        .name(name)
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .send()
+        .await
+        .unwrap()
+        .api_id
+        .unwrap()
 }
 
 /// Sets a route's authorization type in moto (fixing or breaking it).
