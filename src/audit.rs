@@ -16,7 +16,9 @@ use routewarden_core::finding::{Finding, Severity};
 use routewarden_core::inventory::Inventory;
 use routewarden_core::policy::{PolicySet, RuleInfo};
 
-use crate::source::{FetchError, Item, Observer, Source};
+use routewarden_core::inventory::Account;
+
+use crate::source::{ErrorKind, FetchError, Item, Observer, Roster, Source};
 
 /// What one audit is asked to do.
 pub struct Audit<'a> {
@@ -53,6 +55,35 @@ pub struct Outcome {
     /// The APIs the errors leave unknown, by the one definition both the
     /// drift here and the daemon's state use.
     pub unread: Unread,
+    /// The organizations audited, with their accounts.
+    pub organizations: Vec<Roster>,
+    /// Every account of those organizations, and whether it was audited.
+    pub accounts: Vec<AccountStatus>,
+}
+
+/// An organization's account in one audit: up, or why not.
+#[derive(Debug, Clone)]
+pub struct AccountStatus {
+    pub account: Arc<Account>,
+    /// What kept it from being audited: its member role could not be
+    /// assumed, a region's APIs could not be listed, access was denied (a
+    /// suspended account). One per kind of error, with how many targets or
+    /// APIs it hit and the first message. Empty: up.
+    pub causes: Vec<Cause>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub kind: ErrorKind,
+    pub operation: crate::source::Operation,
+    pub count: usize,
+    pub message: String,
+}
+
+impl AccountStatus {
+    pub fn up(&self) -> bool {
+        self.causes.is_empty()
+    }
 }
 
 impl Outcome {
@@ -118,6 +149,7 @@ pub async fn run(
                 );
                 outcome.errors.push(error);
             }
+            Item::Roster(roster) => outcome.organizations.push(roster),
         }
     }
     if !unmet.is_empty() {
@@ -129,6 +161,7 @@ pub async fn run(
         );
     }
     outcome.unread = unread(&outcome.errors);
+    outcome.accounts = accounts(&outcome.organizations, &outcome.errors);
     if let Some(baseline) = audit.baseline {
         outcome.drift = drift::compare(
             &outcome.inventory,
@@ -155,12 +188,63 @@ fn unread(errors: &[FetchError]) -> Unread {
     for e in errors.iter().filter(|e| !e.kind.is_gone()) {
         let target = e.target_name.as_deref().unwrap_or("");
         let region = e.region.as_deref().unwrap_or("");
-        match e.api_id.as_deref() {
-            Some(id) => unread.add_api((target, region, id)),
-            None => unread.add_scope(target, region),
+        match (
+            e.api_id.as_deref(),
+            e.target_name.as_deref(),
+            &e.organization,
+        ) {
+            (Some(id), _, _) => unread.add_api((target, region, id)),
+            (None, None, Some(organization)) => unread.add_organization(organization),
+            (None, _, _) => unread.add_scope(target, region),
         }
     }
     unread
+}
+
+/// Each account of the rosters with what kept it from being audited: the
+/// errors of its targets that stand for the whole account (its role, a
+/// region's listing, access denied), by kind. One log line per account and
+/// cause; an API that failed for its own reasons (a 5xx, a timeout) is that
+/// API's, reported by `routewarden_api_up`.
+fn accounts(rosters: &[Roster], errors: &[FetchError]) -> Vec<AccountStatus> {
+    let mut causes: std::collections::HashMap<&str, Vec<Cause>> = Default::default();
+    for e in errors {
+        let Some(account) = e.account_id.as_deref() else {
+            continue;
+        };
+        if e.api_id.is_some() && e.kind != ErrorKind::AccessDenied {
+            continue;
+        }
+        let list = causes.entry(account).or_default();
+        match list.iter_mut().find(|c| c.kind == e.kind) {
+            Some(cause) => cause.count += 1,
+            None => list.push(Cause {
+                kind: e.kind,
+                operation: e.operation,
+                count: 1,
+                message: e.message.clone(),
+            }),
+        }
+    }
+    let mut statuses = Vec::new();
+    for roster in rosters {
+        for account in &roster.accounts {
+            let causes = causes.remove(&*account.id).unwrap_or_default();
+            for cause in &causes {
+                tracing::error!(
+                    organization = %roster.organization, account_id = %account.id,
+                    account_name = account.name.as_deref(), cause = cause.kind.label(),
+                    operation = cause.operation.label(), hits = cause.count, error = %cause.message,
+                    "account not audited"
+                );
+            }
+            statuses.push(AccountStatus {
+                account: account.clone(),
+                causes,
+            });
+        }
+    }
+    statuses
 }
 
 /// Today's date in UTC, for exemption expiry.
@@ -195,6 +279,8 @@ pub(crate) mod tests {
 
     fn error(target: &str, api_id: Option<&str>, kind: ErrorKind) -> FetchError {
         FetchError {
+            account_id: None,
+            organization: None,
             target_name: Some(target.into()),
             region: Some("r".into()),
             api_id: api_id.map(Into::into),

@@ -132,13 +132,12 @@ pub async fn load(args: &Args, purpose: Purpose) -> Result<Plan, Error> {
                 _ => Box::new(files),
             })
         }
-        _ if config.targets.is_empty() => return Err(Error::NothingToAudit),
+        _ if !config.has_targets() => return Err(Error::NothingToAudit),
         _ => {
-            let mut mine = config.clone();
-            if let Purpose::Daemon(shard) = purpose {
-                mine.targets.retain(|t| shard.owns(&t.name));
-                tracing::info!(shard = %shard, targets = mine.targets.len(), of = config.targets.len(), "targets of this shard");
-            }
+            let shard = match purpose {
+                Purpose::Daemon(shard) => shard,
+                _ => Shard::default(),
+            };
             // Read only what the rules and the baseline need; a snapshot
             // holds everything.
             let needs = match purpose {
@@ -148,7 +147,7 @@ pub async fn load(args: &Args, purpose: Purpose) -> Result<Plan, Error> {
                     .union(baseline.as_ref().map(Inventory::needs).unwrap_or_default()),
             };
             Some(Box::new(
-                AwsSource::new(&mine, args.endpoint_url.as_deref(), needs).await?,
+                AwsSource::new(&config, args.endpoint_url.as_deref(), needs, shard).await?,
             ))
         }
     };

@@ -73,6 +73,12 @@ pub struct Metrics {
     /// Daemon tasks (server, reloader) that stopped before shutdown; the
     /// daemon then exits with status 4.
     pub task_failures: IntCounterVec,
+    /// 1 if an organization's account was audited in the last cycle, else 0.
+    pub account_up: GaugeVec,
+    /// Accounts an organization's last listing holds (after its filters).
+    pub organization_accounts: GaugeVec,
+    /// Unix time of an organization's last successful listing.
+    pub organization_listed: GaugeVec,
 }
 
 fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -88,12 +94,13 @@ const VIOLATION_LABELS: &[&str] = &[
     "severity",
     "target_name",
     "region",
+    "account_id",
     "api_id",
     "api_name",
     "route_key",
     "stage",
 ];
-const API_LABELS: &[&str] = &["target_name", "region", "api_id"];
+const API_LABELS: &[&str] = &["target_name", "region", "account_id", "api_id"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -131,6 +138,7 @@ impl Metrics {
                 &[
                     "target_name",
                     "region",
+                    "account_id",
                     "api_id",
                     "api_name",
                     "authorization_type",
@@ -139,12 +147,12 @@ impl Metrics {
             drift_routes: gauge_vec(
                 "routewarden_drift_routes",
                 "Routes drifted from the baseline.",
-                &["target_name", "api_id", "change"],
+                &["target_name", "account_id", "api_id", "change"],
             ),
             drift_parts: gauge_vec(
                 "routewarden_drift_parts",
                 "Stages, authorizers, integrations and API settings drifted from the baseline.",
-                &["target_name", "api_id", "part", "change"],
+                &["target_name", "account_id", "api_id", "part", "change"],
             ),
             api_up: gauge_vec(
                 "routewarden_api_up",
@@ -213,6 +221,21 @@ impl Metrics {
                 "Always 1; the build.",
                 &["version"],
             ),
+            account_up: gauge_vec(
+                "routewarden_account_up",
+                "1 if the organization's account was audited in the last cycle, else 0.",
+                &["organization", "account_id"],
+            ),
+            organization_accounts: gauge_vec(
+                "routewarden_organization_accounts",
+                "Accounts the organization's last listing holds, after its filters.",
+                &["organization"],
+            ),
+            organization_listed: gauge_vec(
+                "routewarden_organization_last_listing_timestamp_seconds",
+                "Unix time of the organization's last successful listing.",
+                &["organization"],
+            ),
             task_failures: IntCounterVec::new(
                 Opts::new(
                     "routewarden_task_failures_total",
@@ -244,6 +267,9 @@ impl Metrics {
             Box::new(m.shard.clone()),
             Box::new(m.build_info.clone()),
             Box::new(m.task_failures.clone()),
+            Box::new(m.account_up.clone()),
+            Box::new(m.organization_accounts.clone()),
+            Box::new(m.organization_listed.clone()),
         ];
         for collector in collectors {
             m.registry.register(collector).expect("unique metric names");
@@ -329,6 +355,7 @@ impl Metrics {
                     f.severity().as_str(),
                     f.target_name.as_deref().unwrap_or(""),
                     f.region.as_deref().unwrap_or(""),
+                    f.account_id.as_deref().unwrap_or(""),
                     &f.api_id,
                     f.api_name.as_deref().unwrap_or(""),
                     &f.route_key,
@@ -429,7 +456,7 @@ mod tests {
         // The exposition sorts labels by name, and series by their labels.
         let line = |rule: &str, severity: &str, route_key: &str, stage: &str| {
             format!(
-                r#"routewarden_violation{{api_id="a1",api_name="shop",region="r",route_key="{route_key}",rule_id="{rule}",severity="{severity}",stage="{stage}",target_name="t"}} 1"#
+                r#"routewarden_violation{{account_id="",api_id="a1",api_name="shop",region="r",route_key="{route_key}",rule_id="{rule}",severity="{severity}",stage="{stage}",target_name="t"}} 1"#
             )
         };
         assert_eq!(

@@ -95,7 +95,7 @@ impl<S: Source> Source for Sharded<S> {
             let target = match item {
                 Ok(Item::Api(api)) => api.target_name.as_deref(),
                 Ok(Item::Failed(error)) => error.target_name.as_deref(),
-                Err(_) => return true,
+                Ok(Item::Roster(_)) | Err(_) => return true,
             };
             self.shard.owns(target.unwrap_or(""))
         };

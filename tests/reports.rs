@@ -230,6 +230,8 @@ fn hostile() -> Outcome {
     let policies = PolicySet::load(&[routewarden_core::policy::PolicySource::Builtin]).unwrap();
     let mut outcome = audit_of(Inventory { apis }, &policies);
     outcome.errors.push(FetchError {
+        account_id: None,
+        organization: None,
         target_name: Some("t\u{1b}]0;pwned\u{7}".into()),
         region: Some("us\u{202e}".into()),
         api_id: Some("y\u{1b}[2J".into()),

@@ -97,7 +97,7 @@ fn harness() -> Harness {
     });
     let config = Config::load_str("fuzz.toml", CONFIG).expect("the fuzz config loads");
     let source = runtime
-        .block_on(AwsSource::with_loader(&config, None, Needs::ALL, move |loader| {
+        .block_on(AwsSource::with_loader(&config, None, Needs::ALL, Shard::default(), move |loader| {
             loader
                 .http_client(client.clone())
                 .credentials_provider(Credentials::new(

@@ -355,7 +355,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
     for f in &changes.opened {
         tracing::warn!(
             rule_id = %f.rule.id, severity = %f.severity(), target_name = f.target_name.as_deref(),
-            region = f.region.as_deref(), api_id = %f.api_id, api_name = f.api_name.as_deref(),
+            region = f.region.as_deref(), account_id = f.account_id.as_deref(), api_id = %f.api_id, api_name = f.api_name.as_deref(),
             route_key = %f.route_key, stage = f.stage.as_deref(), status = f.status.as_str(),
             explanation = %f.message, "violation opened"
         );
@@ -363,7 +363,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
     for f in &changes.closed {
         tracing::info!(
             rule_id = %f.rule.id, severity = %f.severity(), target_name = f.target_name.as_deref(),
-            api_id = %f.api_id, route_key = %f.route_key, stage = f.stage.as_deref(), "violation closed"
+            account_id = f.account_id.as_deref(), api_id = %f.api_id, route_key = %f.route_key, stage = f.stage.as_deref(), "violation closed"
         );
     }
     for f in &changes.expired_exemptions {
@@ -428,6 +428,7 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
         let api = &entry.api;
         let target = api.target_name.as_deref().unwrap_or("");
         let region = api.region.as_deref().unwrap_or("");
+        let account = api.account.as_ref().map_or("", |a| &*a.id);
         let name = api.name.as_deref().unwrap_or("");
         let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
         for route in &api.routes {
@@ -436,10 +437,10 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
         for (auth, n) in by_type {
             metrics
                 .routes
-                .with_label_values(&[target, region, &api.api_id, name, auth])
+                .with_label_values(&[target, region, account, &api.api_id, name, auth])
                 .set(n as f64);
         }
-        let labels = [target, region, &*api.api_id];
+        let labels = [target, region, account, &*api.api_id];
         metrics
             .api_up
             .with_label_values(&labels)
@@ -453,11 +454,16 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
     metrics.drift_parts.reset();
     // Routes by change; other parts by kind (stage, authorizer, integration,
     // settings) and change.
-    let mut routes: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
-    let mut parts: BTreeMap<(&str, &str, &str, &str), u64> = BTreeMap::new();
+    type Api<'a> = (&'a str, &'a str, &'a str);
+    let mut routes: BTreeMap<(Api<'_>, &str), u64> = BTreeMap::new();
+    let mut parts: BTreeMap<(Api<'_>, &str, &str), u64> = BTreeMap::new();
     for f in &state.drift {
         let change = f.rule.id.strip_prefix("drift.").unwrap_or(&f.rule.id);
-        let (target, api) = (f.target_name.as_deref().unwrap_or(""), &*f.api_id);
+        let api = (
+            f.target_name.as_deref().unwrap_or(""),
+            f.account_id.as_deref().unwrap_or(""),
+            &*f.api_id,
+        );
         let part = match (f.subject, f.part.as_deref()) {
             (Subject::Route, _) => None,
             (Subject::Stage, _) => Some("stage"),
@@ -466,21 +472,42 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
             _ => Some("settings"),
         };
         match part {
-            None => *routes.entry((target, api, change)).or_default() += 1,
-            Some(part) => *parts.entry((target, api, part, change)).or_default() += 1,
+            None => *routes.entry((api, change)).or_default() += 1,
+            Some(part) => *parts.entry((api, part, change)).or_default() += 1,
         }
     }
-    for ((target, api, change), n) in routes {
+    for (((target, account, api), change), n) in routes {
         metrics
             .drift_routes
-            .with_label_values(&[target, api, change])
+            .with_label_values(&[target, account, api, change])
             .set(n as f64);
     }
-    for ((target, api, part, change), n) in parts {
+    for (((target, account, api), part, change), n) in parts {
         metrics
             .drift_parts
-            .with_label_values(&[target, api, part, change])
+            .with_label_values(&[target, account, api, part, change])
             .set(n as f64);
+    }
+    // Accounts of the last cycle only: one that left the organization is gone.
+    metrics.account_up.reset();
+    metrics.organization_accounts.reset();
+    metrics.organization_listed.reset();
+    for status in &state.accounts {
+        let organization = status.account.organization.as_deref().unwrap_or("");
+        metrics
+            .account_up
+            .with_label_values(&[organization, &status.account.id])
+            .set(if status.up() { 1.0 } else { 0.0 });
+    }
+    for roster in &state.organizations {
+        metrics
+            .organization_accounts
+            .with_label_values(&[&roster.organization])
+            .set(roster.total as f64);
+        metrics
+            .organization_listed
+            .with_label_values(&[&roster.organization])
+            .set(roster.listed_at);
     }
 }
 
@@ -588,13 +615,13 @@ mod tests {
         let text = metrics.render();
         assert!(
             text.contains(
-                r#"routewarden_drift_routes{api_id="a1",change="added",target_name="t"} 1"#
+                r#"routewarden_drift_routes{account_id="",api_id="a1",change="added",target_name="t"} 1"#
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                r#"routewarden_drift_parts{api_id="a1",change="modified",part="stage",target_name="t"} 1"#
+                r#"routewarden_drift_parts{account_id="",api_id="a1",change="modified",part="stage",target_name="t"} 1"#
             ),
             "{text}"
         );

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use routewarden_core::finding::{Finding, Status, Subject};
 use routewarden_core::inventory::Api;
 
-use crate::audit::Outcome;
+use crate::audit::{AccountStatus, Cause, Outcome};
+use crate::source::Roster;
 
 /// `(target name, region, API id)`; empty where unknown (fleet-file APIs
 /// without a target or region).
@@ -41,6 +42,9 @@ pub struct Changes {
 pub struct State {
     pub apis: BTreeMap<ApiKey, ApiEntry>,
     pub drift: Vec<Finding>,
+    /// The organizations' accounts of the last cycle, up or not.
+    pub accounts: Vec<AccountStatus>,
+    pub organizations: Vec<Roster>,
 }
 
 fn owned((target, region, api_id): (&str, &str, &str)) -> ApiKey {
@@ -75,6 +79,45 @@ impl State {
     /// time of its end. Returns what changed.
     pub fn apply(&mut self, outcome: Outcome, now: f64) -> Changes {
         let before = self.open_and_exempted();
+        // An organization that could not be listed at all keeps its last
+        // roster, its accounts down for that reason; one no longer in the
+        // config (and every account that left) is gone.
+        let unlisted: Vec<(&str, Cause)> = outcome
+            .errors
+            .iter()
+            .filter(|e| e.target_name.is_none())
+            .filter_map(|e| {
+                let cause = Cause {
+                    kind: e.kind,
+                    operation: e.operation,
+                    count: 1,
+                    message: e.message.clone(),
+                };
+                Some((e.organization.as_deref()?, cause))
+            })
+            .collect();
+        let cause_of = |organization: Option<&str>| {
+            unlisted
+                .iter()
+                .find(|(o, _)| Some(*o) == organization)
+                .map(|(_, cause)| cause.clone())
+        };
+        let mut accounts: Vec<AccountStatus> = std::mem::take(&mut self.accounts)
+            .into_iter()
+            .filter_map(|mut status| {
+                let cause = cause_of(status.account.organization.as_deref())?;
+                status.causes = vec![cause];
+                Some(status)
+            })
+            .collect();
+        accounts.extend(outcome.accounts);
+        self.accounts = accounts;
+        let mut organizations: Vec<Roster> = std::mem::take(&mut self.organizations)
+            .into_iter()
+            .filter(|r| cause_of(Some(&r.organization)).is_some())
+            .collect();
+        organizations.extend(outcome.organizations);
+        self.organizations = organizations;
         let mut findings: BTreeMap<ApiKey, Vec<Finding>> = BTreeMap::new();
         for f in outcome.findings {
             findings.entry(key_of(&f)).or_default().push(f);
@@ -227,6 +270,8 @@ mod tests {
 
     fn error(target: &str, api: Option<&str>, kind: ErrorKind) -> FetchError {
         FetchError {
+            account_id: None,
+            organization: None,
             target_name: Some(target.into()),
             region: None,
             api_id: api.map(Into::into),

@@ -1,4 +1,5 @@
-//! The JSON report: `{ "version": 1, "summary", "findings", "errors" }`.
+//! The JSON report: `{ "version": 1, "summary", "findings", "errors" }`,
+//! and `accounts` where organizations were audited.
 //! Every finding carries every key (but `stage`, only on stage findings, and
 //! `exemption`); unknown values are `null`.
 
@@ -19,6 +20,27 @@ struct Report<'a> {
     summary: &'a Summary,
     findings: Vec<JsonFinding<'a>>,
     errors: &'a [FetchError],
+    /// Each organization's accounts: audited, or why not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    accounts: Vec<JsonAccount<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonAccount<'a> {
+    organization: Option<&'a str>,
+    account_id: &'a str,
+    name: Option<&'a str>,
+    ou_path: Option<&'a str>,
+    up: bool,
+    causes: Vec<JsonCause<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonCause<'a> {
+    kind: crate::source::ErrorKind,
+    operation: crate::source::Operation,
+    count: usize,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -29,6 +51,9 @@ struct JsonFinding<'a> {
     status: Status,
     target_name: Option<&'a str>,
     region: Option<&'a str>,
+    /// The AWS account, where the source knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
     api_id: &'a str,
     api_name: Option<&'a str>,
     subject: Subject,
@@ -61,6 +86,7 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             status: f.status,
             target_name: f.target_name.as_deref(),
             region: f.region.as_deref(),
+            account_id: f.account_id.as_deref(),
             api_id: &f.api_id,
             api_name: f.api_name.as_deref(),
             subject: f.subject,
@@ -85,6 +111,27 @@ pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write) -> i
         summary,
         findings: outcome.all_findings().map(JsonFinding::from).collect(),
         errors: &outcome.errors,
+        accounts: outcome
+            .accounts
+            .iter()
+            .map(|status| JsonAccount {
+                organization: status.account.organization.as_deref(),
+                account_id: &status.account.id,
+                name: status.account.name.as_deref(),
+                ou_path: status.account.ou_path.as_deref(),
+                up: status.up(),
+                causes: status
+                    .causes
+                    .iter()
+                    .map(|c| JsonCause {
+                        kind: c.kind,
+                        operation: c.operation,
+                        count: c.count,
+                        message: &c.message,
+                    })
+                    .collect(),
+            })
+            .collect(),
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

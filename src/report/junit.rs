@@ -57,6 +57,15 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
         };
         let target = api.target_name.as_deref();
         let mut suite = TestSuite::new(escape(&super::api_label(&api.api_id, api.name.as_deref())));
+        if let Some(account) = &api.account {
+            suite.add_property(quick_junit::Property::new("account_id", &*account.id));
+            if let Some(name) = &account.name {
+                suite.add_property(quick_junit::Property::new("account_name", escape(name)));
+            }
+            if let Some(path) = &account.ou_path {
+                suite.add_property(quick_junit::Property::new("account_ou_path", escape(path)));
+            }
+        }
         let classname = classname(target, &api.api_id);
         let mut case = |rule: &RuleInfo, subject: Subject, name: &'_ str, label: &str| {
             let key = (target, &*api.api_id, subject, name, &*rule.id);

@@ -209,6 +209,15 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
         .partial_fingerprints(fingerprints)
         .build();
     result.rule_index = rule_index.and_then(|i| i64::try_from(i).ok());
+    if let Some(account) = &finding.account_id {
+        let mut properties = BTreeMap::new();
+        properties.insert("account_id".to_owned(), serde_json::json!(&**account));
+        result.properties = Some(
+            PropertyBag::builder()
+                .additional_properties(properties)
+                .build(),
+        );
+    }
     if let (Status::Exempted, Some(exemption)) = (finding.status, &finding.exemption) {
         result.suppressions = Some(vec![
             Suppression::builder()

@@ -183,10 +183,38 @@ pub fn write(
         writeln!(out)?;
     }
 
+    let down: Vec<_> = outcome.accounts.iter().filter(|a| !a.up()).collect();
+    if !down.is_empty() {
+        writeln!(out, "{}", p.paint(BOLD, "Accounts not audited"))?;
+        for status in down {
+            let a = &status.account;
+            let name = a.name.as_deref().map(|n| format!(" ({})", escape(n)));
+            for cause in &status.causes {
+                writeln!(
+                    out,
+                    "  {}/{}{}: {} ({}): {}",
+                    escape(a.organization.as_deref().unwrap_or("-")),
+                    escape(&a.id),
+                    name.as_deref().unwrap_or(""),
+                    cause.kind.label(),
+                    cause.operation.label(),
+                    clip_escaped(&cause.message, ERROR_MESSAGE_MAX)
+                )?;
+            }
+        }
+        writeln!(out)?;
+    }
+
     if !outcome.errors.is_empty() {
         writeln!(out, "{}", p.paint(BOLD, "Could not audit"))?;
         for e in &outcome.errors {
-            let target = e.target_name.as_deref().map_or("-".into(), escape);
+            let target = match (&e.target_name, &e.organization) {
+                (Some(target), _) => escape(target),
+                (None, Some(organization)) => {
+                    format!("organization {}", escape(organization)).into()
+                }
+                (None, None) => "-".into(),
+            };
             let api = e.api_id.as_deref().map_or("(discovery)".into(), escape);
             writeln!(
                 out,

@@ -93,6 +93,8 @@ pub fn stream(
         if let Some(api_id) = read.and_then(|r| r.first_page_of) {
             let file = diag::display_path(path);
             errors.push(FetchError {
+                account_id: None,
+                organization: None,
                 target_name: None,
                 region: None,
                 api_id: Some(api_id),

@@ -60,6 +60,8 @@ pub fn items(paths: &[PathBuf], options: &Options) -> Result<Vec<Item>, LoadErro
         .collect();
     items.extend(read.unread.into_iter().map(|u| {
         Item::Failed(FetchError {
+            account_id: None,
+            organization: None,
             target_name: u.api.target_name.clone(),
             region: None,
             api_id: Some(u.api.api_id.clone()),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 use routewarden_core::diag::LoadError;
-use routewarden_core::inventory::{Api, Inventory};
+use routewarden_core::inventory::{Account, Api, Inventory};
 use serde::Serialize;
 
 /// What a source yields, one at a time.
@@ -27,6 +27,22 @@ pub enum Item {
     Api(Box<Api>),
     /// An API (or a discovery) that could not be read.
     Failed(FetchError),
+    /// The accounts of an organization audited this cycle.
+    Roster(Roster),
+}
+
+/// An organization's accounts as audited in one cycle (this shard's part).
+#[derive(Debug, Clone)]
+pub struct Roster {
+    pub organization: Arc<str>,
+    /// The accounts with a target on this shard, in listing order.
+    pub accounts: Vec<Arc<Account>>,
+    /// Accounts of the whole listing, every shard's.
+    pub total: usize,
+    /// Unix time of the listing the accounts come from.
+    pub listed_at: f64,
+    /// This cycle's listing failed: the accounts are the last listing's.
+    pub refresh_error: Option<String>,
 }
 
 /// A source of APIs.
@@ -93,6 +109,12 @@ pub enum Operation {
     GetAuthorizers,
     GetIntegrations,
     GetStages,
+    AssumeRole,
+    ListAccounts,
+    ListAccountsForParent,
+    ListOrganizationalUnitsForParent,
+    ListParents,
+    ListTagsForResource,
 }
 
 impl Operation {
@@ -105,6 +127,12 @@ impl Operation {
             Operation::GetAuthorizers => "GetAuthorizers",
             Operation::GetIntegrations => "GetIntegrations",
             Operation::GetStages => "GetStages",
+            Operation::AssumeRole => "AssumeRole",
+            Operation::ListAccounts => "ListAccounts",
+            Operation::ListAccountsForParent => "ListAccountsForParent",
+            Operation::ListOrganizationalUnitsForParent => "ListOrganizationalUnitsForParent",
+            Operation::ListParents => "ListParents",
+            Operation::ListTagsForResource => "ListTagsForResource",
         }
     }
 }
@@ -176,11 +204,18 @@ impl RequestOutcome {
 /// An API or a discovery that could not be read; the audit is incomplete.
 #[derive(Debug, Clone, Serialize)]
 pub struct FetchError {
+    /// `None` for an organization that could not be listed.
     pub target_name: Option<Arc<str>>,
     pub region: Option<Arc<str>>,
     /// The API; `None` for a failed discovery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_id: Option<Arc<str>>,
+    /// The account, where known (organizations' targets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<Arc<str>>,
+    /// The organization of the target, or the one that could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Arc<str>>,
     pub operation: Operation,
     pub kind: ErrorKind,
     pub message: String,

@@ -58,6 +58,15 @@ pub struct Config {
     pub drift: Drift,
     pub aws: Aws,
     pub targets: Vec<Target>,
+    /// Whole organizations: each expands into targets at run time.
+    pub organizations: Vec<Organization>,
+}
+
+impl Config {
+    /// Whether there is anything live to audit: targets or organizations.
+    pub fn has_targets(&self) -> bool {
+        !self.targets.is_empty() || !self.organizations.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +151,56 @@ pub struct Target {
     pub iac_names: BTreeMap<String, String>,
 }
 
+/// A whole AWS Organization (`[[organizations]]`): one target per active
+/// account and region, named `<name>/<account id>/<region>`, listed at run
+/// time and re-listed every `refresh`.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    /// Unique; prefixes the generated targets.
+    pub name: String,
+    /// The line of its `[[organizations]]` entry, where reports point.
+    pub line: u32,
+    /// A role that may call `organizations:List*`; else the default credentials.
+    pub management_role_arn: Option<String>,
+    /// The read-only role assumed in each member account (a name, not an ARN).
+    pub member_role_name: String,
+    /// Sent when assuming member roles.
+    pub external_id: Option<String>,
+    pub regions: Vec<String>,
+    /// Only accounts under these OUs (or roots), recursively; empty: all.
+    pub include_ous: Vec<String>,
+    pub exclude_accounts: Vec<String>,
+    /// Only accounts with every one of these tags.
+    pub account_tags: BTreeMap<String, String>,
+    /// Applied to the APIs of every generated target.
+    pub discover: Discover,
+    /// How often the account list is re-read.
+    pub refresh: Duration,
+}
+
+impl Organization {
+    /// The name of the target it generates for an account and region.
+    pub fn target_name(&self, account_id: &str, region: &str) -> String {
+        format!("{}/{account_id}/{region}", self.name)
+    }
+
+    /// The ARN of the member role in an account. The partition follows the
+    /// region (China and GovCloud regions have their own).
+    pub fn member_role_arn(&self, account_id: &str, region: &str) -> String {
+        let partition = if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        };
+        format!(
+            "arn:{partition}:iam::{account_id}:role/{}",
+            self.member_role_name
+        )
+    }
+}
+
 /// Which discovered APIs to audit; every filter given must hold.
 #[derive(Debug, Clone, Default)]
 pub struct Discover {
@@ -182,11 +241,19 @@ impl Default for Config {
                 api_time_budget: DEFAULT_API_TIME_BUDGET,
             },
             targets: Vec::new(),
+            organizations: Vec::new(),
         }
     }
 }
 
-const TOP_KEYS: &[&str] = &["server", "audit", "drift", "aws", "targets"];
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "audit",
+    "drift",
+    "aws",
+    "targets",
+    "organizations",
+];
 const SERVER_KEYS: &[&str] = &["listen"];
 const AUDIT_KEYS: &[&str] = &[
     "interval",
@@ -220,6 +287,20 @@ const TARGET_KEYS: &[&str] = &[
     "iac_names",
 ];
 const DISCOVER_KEYS: &[&str] = &["name_matches", "protocol_type", "tags"];
+const ORGANIZATION_KEYS: &[&str] = &[
+    "name",
+    "management_role_arn",
+    "member_role_name",
+    "external_id",
+    "regions",
+    "include_ous",
+    "exclude_accounts",
+    "account_tags",
+    "discover",
+    "refresh",
+];
+/// `refresh` of an organization's account list.
+const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
 impl Config {
     /// Loads and validates a config file.
@@ -427,6 +508,45 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
             cur.context = None;
         }
     }
+    if let Some(organizations) = table.get("organizations")
+        && let Some(items) = cur.array(organizations, "organizations")
+    {
+        for item in items {
+            if let Some(org) = organization(cur, item) {
+                let span = || {
+                    item.get_ref()
+                        .get("name")
+                        .map_or(item.span(), Spanned::span)
+                };
+                if config.organizations.iter().any(|o| o.name == org.name) {
+                    cur.error(
+                        span(),
+                        format_args!("duplicate organization name `{}`", org.name),
+                        "organization names must be unique",
+                    );
+                } else if let Some(t) = config
+                    .targets
+                    .iter()
+                    .find(|t| t.name.starts_with(&format!("{}/", org.name)))
+                {
+                    cur.error(
+                        span(),
+                        format_args!(
+                            "target `{}` is named like a target of organization `{}`",
+                            t.name, org.name
+                        ),
+                        format!(
+                            "the organization's targets are named {}/<account id>/<region>: rename one of them",
+                            org.name
+                        ),
+                    );
+                } else {
+                    config.organizations.push(org);
+                }
+            }
+            cur.context = None;
+        }
+    }
     config
 }
 
@@ -613,6 +733,213 @@ fn region(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>) -> Option<String> {
     Some(text.to_owned())
 }
 
+/// A role ARN (`role_arn`, `management_role_arn`).
+fn role_arn(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>, key: &str) -> Option<String> {
+    let arn = cur.string(v, key)?;
+    let valid = Regex::new(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$").expect("valid regex");
+    if !valid.is_match(arn) {
+        cur.error(
+            v.span(),
+            format_args!("invalid {key} `{arn}`"),
+            "expected arn:aws:iam::<12-digit account>:role/<name>",
+        );
+        return None;
+    }
+    Some(arn.to_owned())
+}
+
+/// An external id as STS takes it: 2 to 1224 of `[\w+=,.@:/-]`.
+fn external_id(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>) -> Option<String> {
+    let id = cur.string(v, "external_id")?;
+    let valid = Regex::new(r"^[\w+=,.@:/-]{2,1224}$").expect("valid regex");
+    if !valid.is_match(id) {
+        cur.error(
+            v.span(),
+            "invalid external_id",
+            "expected 2 to 1224 letters, digits or +=,.@:/-",
+        );
+        return None;
+    }
+    Some(id.to_owned())
+}
+
+/// Each string of an array, checked by `valid`; `what` says what was expected.
+fn checked_strings(
+    cur: &mut Cursor<'_>,
+    v: &Spanned<DeValue<'_>>,
+    key: &str,
+    valid: &Regex,
+    what: &str,
+) -> Vec<String> {
+    let Some(items) = cur.array(v, key) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let Some(text) = cur.string(item, key) else {
+            continue;
+        };
+        if !valid.is_match(text) {
+            cur.error(
+                item.span(),
+                format_args!("invalid value `{text}` in `{key}`"),
+                format!("expected {what}"),
+            );
+        } else if out.iter().any(|o| o == text) {
+            cur.error(
+                item.span(),
+                format_args!("`{text}` is listed twice in `{key}`"),
+                "list each value once",
+            );
+        } else {
+            out.push(text.to_owned());
+        }
+    }
+    out
+}
+
+/// `refresh`: 5 minutes (1 s with the `test-intervals` feature) to 7 days.
+/// The Organizations API's quotas are small and shared by the whole
+/// organization: re-listing more often than every few minutes spends them
+/// for accounts that join a few times a week.
+const REFRESH: Span = Span {
+    min: Duration::from_secs(if cfg!(feature = "test-intervals") {
+        1
+    } else {
+        300
+    }),
+    max: Duration::from_secs(7 * 24 * 3600),
+};
+
+fn organization(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Organization> {
+    let table = cur.table(item, "organizations")?;
+    let name = cur
+        .required(table, "name", item.span(), "an organization")
+        .and_then(|v| {
+            let name = cur.string(v, "name")?;
+            let valid = Regex::new(r"^[A-Za-z0-9_.-]{1,64}$").expect("valid regex");
+            if !valid.is_match(name) {
+                cur.error(
+                    v.span(),
+                    format_args!("invalid organization name `{name}`"),
+                    "expected 1 to 64 letters, digits, `_`, `.` or `-`: it prefixes target names",
+                );
+                return None;
+            }
+            Some(name.to_owned())
+        });
+    if let Some(name) = &name {
+        cur.context = Some(format!("organization `{name}`"));
+    }
+    cur.deny_unknown_keys(table, ORGANIZATION_KEYS, "an organization");
+    let management_role_arn = table
+        .get("management_role_arn")
+        .and_then(|v| role_arn(cur, v, "management_role_arn"));
+    let member_role_name = cur
+        .required(table, "member_role_name", item.span(), "an organization")
+        .and_then(|v| {
+            let role = cur.string(v, "member_role_name")?;
+            let valid =
+                Regex::new(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$").expect("valid regex");
+            if role.starts_with("arn:") {
+                cur.error(
+                    v.span(),
+                    format_args!("`member_role_name` is a role name, not an ARN: `{role}`"),
+                    "give the name only, e.g. routewarden-read: it is assumed in every member account",
+                );
+                return None;
+            }
+            if !valid.is_match(role) {
+                cur.error(
+                    v.span(),
+                    format_args!("invalid member_role_name `{role}`"),
+                    "expected an IAM role name (with its path, if any), e.g. routewarden-read",
+                );
+                return None;
+            }
+            Some(role.to_owned())
+        });
+    let external_id = table.get("external_id").and_then(|v| external_id(cur, v));
+    let regions = cur
+        .required(table, "regions", item.span(), "an organization")
+        .and_then(|v| {
+            let items = cur.array(v, "regions")?;
+            if items.is_empty() {
+                cur.error(
+                    v.span(),
+                    "`regions` must not be empty",
+                    "list the regions to audit in every account, e.g. [\"eu-west-1\", \"us-east-1\"]",
+                );
+                return None;
+            }
+            let mut regions: Vec<String> = Vec::new();
+            for item in items {
+                if let Some(r) = region(cur, item) {
+                    if regions.contains(&r) {
+                        cur.error(
+                            item.span(),
+                            format_args!("region `{r}` is listed twice"),
+                            "list each region once",
+                        );
+                    } else {
+                        regions.push(r);
+                    }
+                }
+            }
+            Some(regions)
+        });
+    let ou = Regex::new(r"^(?:ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
+        .expect("valid regex");
+    let include_ous = table.get("include_ous").map_or_else(Vec::new, |v| {
+        checked_strings(
+            cur,
+            v,
+            "include_ous",
+            &ou,
+            "an OU id such as ou-ab12-prod0001 (or a root id such as r-ab12)",
+        )
+    });
+    let account = Regex::new(r"^\d{12}$").expect("valid regex");
+    let exclude_accounts = table.get("exclude_accounts").map_or_else(Vec::new, |v| {
+        checked_strings(
+            cur,
+            v,
+            "exclude_accounts",
+            &account,
+            "a 12-digit account id",
+        )
+    });
+    let mut account_tags = BTreeMap::new();
+    if let Some(v) = table.get("account_tags")
+        && let Some(tags) = cur.table(v, "account_tags")
+    {
+        for (key, value) in tags {
+            if let Some(text) = cur.string(value, &format!("account_tags.{}", key.get_ref())) {
+                account_tags.insert(key.get_ref().to_string(), text.to_owned());
+            }
+        }
+    }
+    let discover = table
+        .get("discover")
+        .and_then(|v| discover(cur, v))
+        .unwrap_or_default();
+    let refresh = duration(cur, table, "refresh", REFRESH).unwrap_or(DEFAULT_REFRESH);
+    let line = cur.diags.line(cur.file, item.span().start);
+    Some(Organization {
+        name: name?,
+        line,
+        management_role_arn,
+        member_role_name: member_role_name?,
+        external_id,
+        regions: regions?,
+        include_ous,
+        exclude_accounts,
+        account_tags,
+        discover,
+        refresh,
+    })
+}
+
 fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
     let table = cur.table(item, "targets")?;
     let name = cur
@@ -634,20 +961,9 @@ fn target(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Target> {
     }
     cur.deny_unknown_keys(table, TARGET_KEYS, "a target");
     let region = table.get("region").and_then(|v| region(cur, v));
-    let role_arn = table.get("role_arn").and_then(|v| {
-        let arn = cur.string(v, "role_arn")?;
-        let valid =
-            Regex::new(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$").expect("valid regex");
-        if !valid.is_match(arn) {
-            cur.error(
-                v.span(),
-                format_args!("invalid role_arn `{arn}`"),
-                "expected arn:aws:iam::<12-digit account>:role/<name>",
-            );
-            return None;
-        }
-        Some(arn.to_owned())
-    });
+    let role_arn = table
+        .get("role_arn")
+        .and_then(|v| role_arn(cur, v, "role_arn"));
     let external_id = table.get("external_id").and_then(|v| {
         let id = cur.string(v, "external_id")?;
         if !table.contains_key("role_arn") {

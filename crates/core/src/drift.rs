@@ -186,6 +186,9 @@ pub struct Unread {
     apis: HashSet<(String, String, String)>,
     /// Targets and regions whose discovery failed: every API of them.
     scopes: HashSet<(String, String)>,
+    /// Organizations that could not be listed: every API of every target
+    /// they generate (`<organization>/...`).
+    organizations: HashSet<String>,
 }
 
 impl Unread {
@@ -200,7 +203,17 @@ impl Unread {
         self.scopes.insert((target.to_owned(), region.to_owned()));
     }
 
+    /// An organization whose accounts could not be listed.
+    pub fn add_organization(&mut self, name: &str) {
+        self.organizations.insert(name.to_owned());
+    }
+
     pub fn contains(&self, (target, region, id): ApiKey<'_>) -> bool {
+        if let Some((organization, _)) = target.split_once('/')
+            && self.organizations.contains(organization)
+        {
+            return true;
+        }
         let scope = (target.to_owned(), region.to_owned());
         self.scopes.contains(&scope) || self.apis.contains(&(scope.0, scope.1, id.to_owned()))
     }
@@ -313,6 +326,7 @@ fn authorization_view(api: &Api, identity: &Api) -> Api {
         name: identity.name.clone(),
         target_name: identity.target_name.clone(),
         region: identity.region.clone(),
+        account: identity.account.clone(),
         routes,
         origin: identity.origin.clone(),
         ..Api::default()

@@ -120,6 +120,8 @@ pub struct Finding {
     pub status: Status,
     pub target_name: Option<Arc<str>>,
     pub region: Option<Arc<str>>,
+    /// The AWS account of the API, where the source knows it.
+    pub account_id: Option<Arc<str>>,
     pub api_id: Arc<str>,
     pub api_name: Option<Arc<str>>,
     /// What the finding is about: a route, an API or a stage.
@@ -182,6 +184,7 @@ impl Finding {
             status,
             target_name: api.target_name.clone(),
             region: api.region.clone(),
+            account_id: api.account.as_ref().map(|a| a.id.clone()),
             api_id: api.api_id.clone(),
             api_name: api.name.clone(),
             subject: Subject::Api,

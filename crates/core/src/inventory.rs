@@ -86,6 +86,25 @@ impl Route {
     }
 }
 
+/// An AWS account as policies and reports see it (`account.id`,
+/// `account.name`, `account.ou_path`, `account.tags.<key>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Account {
+    /// The 12-digit account id.
+    pub id: Arc<str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The organization block (config) it was listed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Arc<str>>,
+    /// Its place in the organization, by OU names: `Root/Prod/Payments`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ou_path: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
 /// An API with its context and routes. Context the source could not know (a raw
 /// get-routes file has no name or protocol) is `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +126,11 @@ pub struct Api {
     pub target_name: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Arc<str>>,
+    /// The AWS account the API lives in, where the source knows it: an
+    /// organization's member account (with its name, OU path and tags), or
+    /// the account of a target's `role_arn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Arc<Account>>,
     // The API's own settings (GetApis); absent in fleet files written before
     // routewarden read them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -367,6 +391,9 @@ pub struct Needs {
     pub authorizers: bool,
     pub integrations: bool,
     pub stages: bool,
+    /// The tags of organization accounts (ListTagsForResource, one call per
+    /// account): a rule reads `account.tags.<key>`.
+    pub account_tags: bool,
 }
 
 impl Needs {
@@ -375,6 +402,7 @@ impl Needs {
         authorizers: true,
         integrations: true,
         stages: true,
+        account_tags: true,
     };
 
     pub fn union(self, other: Needs) -> Needs {
@@ -382,6 +410,7 @@ impl Needs {
             authorizers: self.authorizers || other.authorizers,
             integrations: self.integrations || other.integrations,
             stages: self.stages || other.stages,
+            account_tags: self.account_tags || other.account_tags,
         }
     }
 
@@ -502,6 +531,7 @@ impl Api {
             tags,
             target_name,
             region,
+            account,
             api_endpoint,
             disable_execute_api_endpoint,
             ip_address_type,
@@ -524,6 +554,7 @@ impl Api {
             tags: tags.clone(),
             target_name: target_name.clone(),
             region: region.clone(),
+            account: account.clone(),
             api_endpoint: api_endpoint.clone(),
             disable_execute_api_endpoint: *disable_execute_api_endpoint,
             ip_address_type: ip_address_type.clone(),
@@ -600,6 +631,7 @@ impl Inventory {
                 authorizers: api.authorizers.is_some(),
                 integrations: api.integrations.is_some(),
                 stages: api.stages.is_some(),
+                account_tags: false,
             })
         })
     }
@@ -1538,7 +1570,11 @@ mod tests {
         assert_eq!(api.location_of(&api.routes[0]).unwrap().line, 11);
         let settings = stages[1].default_route_settings.as_ref().unwrap();
         assert_eq!(settings.throttling_rate_limit, Some(100.5));
-        assert_eq!(Inventory { apis: apis.clone() }.needs(), Needs::ALL);
+        let parts = Needs {
+            account_tags: false,
+            ..Needs::ALL
+        };
+        assert_eq!(Inventory { apis: apis.clone() }.needs(), parts);
         // Written back (lines are not written) and read again: the same.
         let inventory = Inventory { apis };
         assert_eq!(stream_file(&inventory.to_json()).unwrap(), inventory.apis);

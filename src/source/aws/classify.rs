@@ -102,12 +102,24 @@ fn class_of(code: Option<&str>, status: Option<u16>) -> (ErrorKind, RequestOutco
     match (code, status) {
         (Some("TooManyRequestsException" | "ThrottlingException" | "Throttling"), _)
         | (_, Some(429)) => (ErrorKind::Throttled, RequestOutcome::Throttled),
-        (Some("NotFoundException"), _) | (_, Some(404)) => {
-            (ErrorKind::NotFound, RequestOutcome::ClientError)
-        }
+        (
+            Some(
+                "NotFoundException"
+                | "ChildNotFoundException"
+                | "ParentNotFoundException"
+                | "TargetNotFoundException"
+                | "AccountNotFoundException",
+            ),
+            _,
+        )
+        | (_, Some(404)) => (ErrorKind::NotFound, RequestOutcome::ClientError),
         (
             Some(
                 "AccessDeniedException"
+                | "AccessDenied"
+                | "AWSOrganizationsNotInUseException"
+                | "RegionDisabledException"
+                | "ExpiredToken"
                 | "UnrecognizedClientException"
                 | "InvalidSignatureException"
                 | "ExpiredTokenException"

@@ -6,6 +6,9 @@ use aws_sdk_apigatewayv2::types::Cors as SdkCors;
 use routewarden_core::config::Discover;
 use routewarden_core::inventory::{Api, Cors};
 
+use std::sync::Arc;
+
+use super::client::TargetClient;
 use super::paginate::{self, Bounds};
 use super::{AwsSource, Failure};
 use crate::source::{ErrorKind, FetchError, Observer, Operation};
@@ -18,8 +21,8 @@ const MAX_APIS_PER_TARGET: usize = 100_000;
 /// protocol, tags and settings as GetApis (or GetApi) returned them.
 #[derive(Debug, Clone)]
 pub(super) struct ApiRef {
-    /// The index of its target.
-    pub(super) target: usize,
+    /// Its target.
+    pub(super) target: Arc<TargetClient>,
     pub(super) api: Api,
 }
 
@@ -60,16 +63,15 @@ fn cors(cors: SdkCors) -> Cors {
 /// The APIs of the target at `index`, and the errors of what could not be read.
 pub(super) async fn discover(
     source: &AwsSource,
-    index: usize,
+    t: &Arc<TargetClient>,
     observer: &dyn Observer,
 ) -> (Vec<ApiRef>, Vec<FetchError>) {
-    let t = &source.targets[index];
     let Some(ids) = &t.target.api_ids else {
-        return match list_apis(source, index, observer).await {
+        return match list_apis(source, t, observer).await {
             Ok(refs) => (refs, Vec::new()),
             Err(failure) => (
                 Vec::new(),
-                vec![source.error(index, None, Operation::GetApis, failure)],
+                vec![source.error(t, None, Operation::GetApis, failure)],
             ),
         };
     };
@@ -77,7 +79,7 @@ pub(super) async fn discover(
     let mut errors = Vec::new();
     for id in ids {
         let got = source
-            .call(t, Operation::GetApi, observer, || {
+            .call(t.caller(), Operation::GetApi, observer, || {
                 t.client.get_api().api_id(id).send()
             })
             .await;
@@ -85,7 +87,7 @@ pub(super) async fn discover(
             Ok(mut api) => {
                 let api_id = api.api_id.take().unwrap_or_else(|| id.clone());
                 refs.push(ApiRef {
-                    target: index,
+                    target: t.clone(),
                     api: api_of!(api, api_id),
                 });
             }
@@ -96,7 +98,7 @@ pub(super) async fn discover(
                         t.region, failure.message
                     );
                 }
-                errors.push(source.error(index, Some(id), Operation::GetApi, failure));
+                errors.push(source.error(t, Some(id), Operation::GetApi, failure));
             }
         }
     }
@@ -106,10 +108,9 @@ pub(super) async fn discover(
 /// GetApis, every page, filtered by the target's `discover`.
 async fn list_apis(
     source: &AwsSource,
-    index: usize,
+    t: &Arc<TargetClient>,
     observer: &dyn Observer,
 ) -> Result<Vec<ApiRef>, Failure> {
-    let t = &source.targets[index];
     let bounds = Bounds {
         items: MAX_APIS_PER_TARGET,
         noun: "APIs",
@@ -118,7 +119,7 @@ async fn list_apis(
     };
     let apis = paginate::all(bounds, |token| async move {
         let page = source
-            .call(t, Operation::GetApis, observer, || {
+            .call(t.caller(), Operation::GetApis, observer, || {
                 t.client
                     .get_apis()
                     .max_results(source.page_size.to_string())
@@ -134,7 +135,7 @@ async fn list_apis(
         .filter_map(|mut api| {
             let api_id = api.api_id.take()?;
             Some(ApiRef {
-                target: index,
+                target: t.clone(),
                 api: api_of!(api, api_id),
             })
         })

@@ -4,6 +4,7 @@
 //! configured target, through one limiter per account and region.
 //!
 //! - [`client`]: one SDK client per target, and the limiters they share;
+//! - [`organizations`]: `[[organizations]]` expanded into targets, per cycle;
 //! - [`discover`]: which APIs a target has;
 //! - [`paginate`]: every paginated call, through one loop;
 //! - [`classify`]: a failed attempt, classified once, into an [`ErrorKind`];
@@ -20,10 +21,12 @@ mod classify;
 mod client;
 mod discover;
 pub mod limiter;
+mod organizations;
 mod paginate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::ConfigLoader;
@@ -40,10 +43,13 @@ use routewarden_core::inventory::{
 use tokio::time::Instant;
 
 pub use self::client::SetupError;
-use self::client::TargetClient;
+use self::client::{Clients, TargetClient};
 use self::discover::ApiRef;
+use self::limiter::Limiter;
+use self::organizations::Org;
 use self::paginate::Bounds;
 use super::{ErrorKind, Event, FetchError, Item, Observer, Operation, RequestOutcome, Source};
+use crate::shard::Shard;
 
 /// Attempts for a request that keeps being throttled, before its API fails.
 const MAX_THROTTLED_ATTEMPTS: u32 = 10;
@@ -52,7 +58,13 @@ const MAX_FAILED_ATTEMPTS: u32 = 3;
 
 /// The live source.
 pub struct AwsSource {
-    targets: Vec<TargetClient>,
+    clients: Clients,
+    /// The hand-written targets this shard owns.
+    targets: Vec<Arc<TargetClient>>,
+    /// Organizations, expanded into targets every cycle.
+    organizations: Vec<Org>,
+    /// This replica's shard: generated targets are cut to it as they appear.
+    shard: Shard,
     /// Which of GetAuthorizers, GetIntegrations and GetStages to call.
     needs: Needs,
     concurrency: usize,
@@ -64,6 +76,23 @@ pub struct AwsSource {
 
 /// One page of a listing as the SDK gives it: its items, and the next token.
 type Page<T> = (Option<Vec<T>>, Option<String>);
+
+/// Who makes a request: the name its events carry (a target, an
+/// organization) and the limiter it waits on.
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    name: &'a str,
+    limiter: &'a Limiter,
+}
+
+impl TargetClient {
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            name: &self.name,
+            limiter: &self.limiter,
+        }
+    }
+}
 
 /// A request that failed for good.
 #[derive(Debug)]
@@ -81,8 +110,9 @@ impl AwsSource {
         config: &Config,
         endpoint_url: Option<&str>,
         needs: Needs,
+        shard: Shard,
     ) -> Result<AwsSource, SetupError> {
-        AwsSource::with_loader(config, endpoint_url, needs, |loader| loader).await
+        AwsSource::with_loader(config, endpoint_url, needs, shard, |loader| loader).await
     }
 
     /// [`AwsSource::new`], with `customize` applied to each region's SDK
@@ -92,11 +122,27 @@ impl AwsSource {
         config: &Config,
         endpoint_url: Option<&str>,
         needs: Needs,
-        customize: impl Fn(ConfigLoader) -> ConfigLoader,
+        shard: Shard,
+        customize: impl Fn(ConfigLoader) -> ConfigLoader + Send + Sync + 'static,
     ) -> Result<AwsSource, SetupError> {
+        let clients = Clients::new(config, endpoint_url, Arc::new(customize))?;
+        let mut mine = config.clone();
+        mine.targets.retain(|t| shard.owns(&t.name));
+        if shard != Shard::default() {
+            tracing::info!(shard = %shard, targets = mine.targets.len(), of = config.targets.len(), "hand-written targets of this shard");
+        }
+        let targets = clients.targets(&mine).await?;
+        let organizations = config
+            .organizations
+            .iter()
+            .map(|org| Org::new(config, org, &clients))
+            .collect();
         Ok(AwsSource {
             needs,
-            targets: client::targets(config, endpoint_url, customize).await?,
+            clients,
+            targets,
+            organizations,
+            shard,
             concurrency: config.audit.concurrency,
             page_size: config.aws.page_size,
             max_backoff: config.aws.max_backoff,
@@ -109,16 +155,20 @@ impl AwsSource {
     /// is one API: targets of one account and region whose discovery
     /// overlaps audit it once, under the first. The APIs come in a stable
     /// order (targets in config order, APIs by id), failed discoveries apart.
-    async fn discover_all(&self, observer: &dyn Observer) -> (Vec<ApiRef>, Vec<FetchError>) {
+    async fn discover_all(
+        &self,
+        targets: &[Arc<TargetClient>],
+        observer: &dyn Observer,
+    ) -> (Vec<ApiRef>, Vec<FetchError>) {
         let discovered: Vec<(Vec<ApiRef>, Vec<FetchError>)> =
-            futures_util::stream::iter(0..self.targets.len())
+            futures_util::stream::iter(targets.to_vec())
                 .map(|t| async move {
-                    let discovery = discover::discover(self, t, observer);
+                    let discovery = discover::discover(self, &t, observer);
                     match tokio::time::timeout(self.api_time_budget, discovery).await {
                         Ok(found) => found,
                         Err(_) => (
                             Vec::new(),
-                            vec![self.error(t, None, Operation::GetApis, self.over_budget())],
+                            vec![self.error(&t, None, Operation::GetApis, self.over_budget())],
                         ),
                     }
                 })
@@ -127,21 +177,21 @@ impl AwsSource {
                 .await;
         let mut refs: Vec<ApiRef> = Vec::new();
         let mut errors = Vec::new();
-        let mut owner: HashMap<(&str, &str, std::sync::Arc<str>), usize> = HashMap::new();
+        let mut owner: HashMap<(String, Arc<str>, Arc<str>), Arc<str>> = HashMap::new();
         for (mut found, failed) in discovered {
             found.sort_by(|a, b| a.api.api_id.cmp(&b.api.api_id));
             for api in found {
-                let t = &self.targets[api.target];
-                let key = (t.account.as_str(), &*t.region, api.api.api_id.clone());
+                let t = &api.target;
+                let key = (t.account.clone(), t.region.clone(), api.api.api_id.clone());
                 match owner.get(&key) {
-                    Some(&first) => tracing::warn!(
+                    Some(first) => tracing::warn!(
                         api_id = %api.api.api_id,
-                        first = %self.targets[first].name,
+                        first = %first,
                         also = %t.name,
                         "targets overlap: the API is audited under the first only"
                     ),
                     None => {
-                        owner.insert(key, api.target);
+                        owner.insert(key, t.name.clone());
                         refs.push(api);
                     }
                 }
@@ -160,20 +210,19 @@ impl AwsSource {
     async fn read_api(&self, found: ApiRef, observer: &dyn Observer) -> Item {
         let deadline = Instant::now() + self.api_time_budget;
         let mut api = found.api;
-        let read = self
-            .read_parts(found.target, &mut api, deadline, observer)
-            .await;
+        let t = &found.target;
+        let read = self.read_parts(t, &mut api, deadline, observer).await;
         observer.on(Event::Done);
-        let t = &self.targets[found.target];
         match read {
             Ok(()) => {
                 api.target_name = Some(t.name.clone());
                 api.region = Some(t.region.clone());
+                api.account = t.context.clone();
                 api.origin = t.origin.clone();
                 Item::Api(Box::new(api))
             }
             Err((operation, failure)) => {
-                Item::Failed(self.error(found.target, Some(&api.api_id), operation, failure))
+                Item::Failed(self.error(t, Some(&api.api_id), operation, failure))
             }
         }
     }
@@ -182,12 +231,11 @@ impl AwsSource {
     /// `needs` says, every page of each, into `api`.
     async fn read_parts(
         &self,
-        target: usize,
+        t: &TargetClient,
         api: &mut Api,
         deadline: Instant,
         observer: &dyn Observer,
     ) -> Result<(), (Operation, Failure)> {
-        let t = &self.targets[target];
         let id = api.api_id.clone();
         let page_size = self.page_size.to_string();
         // Every page of one listing of this API, each item converted.
@@ -272,7 +320,7 @@ impl AwsSource {
         let send = &send;
         let pages = paginate::all(bounds, |token| async move {
             let page = self
-                .call(t, operation, observer, || send(token.clone()))
+                .call(t.caller(), operation, observer, || send(token.clone()))
                 .await?;
             let (items, next) = split(page);
             Ok((items.unwrap_or_default(), next))
@@ -294,16 +342,17 @@ impl AwsSource {
 
     fn error(
         &self,
-        target: usize,
+        t: &TargetClient,
         api_id: Option<&str>,
         operation: Operation,
         failure: Failure,
     ) -> FetchError {
-        let t = &self.targets[target];
         FetchError {
             target_name: Some(t.name.clone()),
             region: Some(t.region.clone()),
             api_id: api_id.map(Into::into),
+            account_id: t.context.as_ref().map(|a| a.id.clone()),
+            organization: t.context.as_ref().and_then(|a| a.organization.clone()),
             operation,
             kind: failure.kind,
             message: failure.message,
@@ -314,7 +363,7 @@ impl AwsSource {
     /// limiter; the outcome of each, and every wait, goes to the observer.
     async fn call<T, E, F, Fut>(
         &self,
-        t: &TargetClient,
+        who: Caller<'_>,
         operation: Operation,
         observer: &dyn Observer,
         send: F,
@@ -327,9 +376,9 @@ impl AwsSource {
         let mut throttled = 0;
         let mut failed = 0;
         let mut rng = fastrand::Rng::new();
-        let target = &*t.name;
+        let target = who.name;
         loop {
-            let waited = t.limiter.acquire().await;
+            let waited = who.limiter.acquire().await;
             observer.on(Event::Waited {
                 target,
                 rate_limit: waited.rate_limit,
@@ -338,7 +387,7 @@ impl AwsSource {
             let sent = Instant::now();
             let err = match send().await {
                 Ok(output) => {
-                    t.limiter.on_success();
+                    who.limiter.on_success();
                     let outcome = RequestOutcome::Success;
                     observer.on(Event::Request {
                         target,
@@ -357,8 +406,8 @@ impl AwsSource {
             match err.kind {
                 ErrorKind::Throttled => {
                     throttled += 1;
-                    let cooldown = t.limiter.on_throttle(sent, err.retry_after);
-                    tracing::debug!(target_name = %t.name, operation = operation.label(), attempt = throttled, cooldown_ms = cooldown.as_millis() as u64, "throttled");
+                    let cooldown = who.limiter.on_throttle(sent, err.retry_after);
+                    tracing::debug!(target_name = %who.name, operation = operation.label(), attempt = throttled, cooldown_ms = cooldown.as_millis() as u64, "throttled");
                     if throttled >= MAX_THROTTLED_ATTEMPTS {
                         return Err(Failure {
                             kind: err.kind,
@@ -375,7 +424,7 @@ impl AwsSource {
                         });
                     }
                     let delay = limiter::retry_delay(failed, self.max_backoff, &mut rng);
-                    tracing::debug!(target_name = %t.name, operation = operation.label(), attempt = failed, delay_ms = delay.as_millis() as u64, error = %err.message, "retrying");
+                    tracing::debug!(target_name = %who.name, operation = operation.label(), attempt = failed, delay_ms = delay.as_millis() as u64, error = %err.message, "retrying");
                     tokio::time::sleep(delay).await;
                     observer.on(Event::Waited {
                         target,
@@ -394,17 +443,47 @@ impl AwsSource {
     }
 }
 
+impl AwsSource {
+    /// This cycle's targets: the hand-written ones, then each organization's
+    /// (listed again when its list is older than `refresh`), with the
+    /// organizations' rosters and what could not be prepared (a listing, a
+    /// member role).
+    async fn targets(
+        &self,
+        observer: &dyn Observer,
+    ) -> (Vec<Arc<TargetClient>>, Vec<super::Roster>, Vec<FetchError>) {
+        let mut targets = self.targets.clone();
+        let mut rosters = Vec::new();
+        let mut errors = Vec::new();
+        for org in &self.organizations {
+            let cycle = org.cycle(self, self.shard, observer).await;
+            targets.extend(cycle.targets);
+            rosters.extend(cycle.roster);
+            errors.extend(cycle.errors);
+            tracing::debug!(organization = org.name(), "organization prepared");
+        }
+        (targets, rosters, errors)
+    }
+}
+
 impl Source for AwsSource {
     /// Discovery first (every target), then the routes of every API, with at
     /// most `audit.concurrency` APIs in flight across all targets. APIs are
     /// yielded in discovery order as soon as they and those before them are
     /// read: a slow API holds back what is yielded, never what is read.
     fn read<'a>(&'a self, observer: &'a dyn Observer) -> BoxStream<'a, Result<Item, LoadError>> {
-        let discovery = self.discover_all(observer);
+        let discovery = async move {
+            let (targets, rosters, mut errors) = self.targets(observer).await;
+            let (refs, failed) = self.discover_all(&targets, observer).await;
+            errors.extend(failed);
+            (rosters, refs, errors)
+        };
         futures_util::stream::once(discovery)
-            .flat_map(move |(refs, errors)| {
+            .flat_map(move |(rosters, refs, errors)| {
                 observer.on(Event::Found { apis: refs.len() });
-                let failed = futures_util::stream::iter(errors).map(Item::Failed);
+                let failed = futures_util::stream::iter(rosters)
+                    .map(Item::Roster)
+                    .chain(futures_util::stream::iter(errors).map(Item::Failed));
                 let apis = futures_util::stream::iter(refs.into_iter().enumerate())
                     .map(move |(n, api)| async move { (n, self.read_api(api, observer).await) })
                     .buffer_unordered(self.concurrency);

@@ -78,6 +78,11 @@ pub enum Field {
     // The audit context.
     TargetName,
     Region,
+    // The account, where the source knows it (organizations).
+    AccountId,
+    AccountName,
+    AccountOuPath,
+    AccountTag(Box<str>),
     // The API, from GetApis.
     ApiId,
     ApiName,
@@ -164,6 +169,9 @@ pub const FIELDS: &[(&str, Field)] = &[
     ("path", Field::Path),
     ("target_name", Field::TargetName),
     ("region", Field::Region),
+    ("account.id", Field::AccountId),
+    ("account.name", Field::AccountName),
+    ("account.ou_path", Field::AccountOuPath),
     ("api.id", Field::ApiId),
     ("api.name", Field::ApiName),
     ("api.protocol_type", Field::ApiProtocolType),
@@ -283,7 +291,7 @@ pub const FIELDS: &[(&str, Field)] = &[
 ];
 
 /// Tables of fields addressed by a key of the user's choosing (tags).
-pub const KEYED: &[&str] = &["api.tags", "stage.tags"];
+pub const KEYED: &[&str] = &["api.tags", "stage.tags", "account.tags"];
 
 impl Field {
     /// The field of a tag table (`api.tags`, `stage.tags`) with this key.
@@ -291,6 +299,7 @@ impl Field {
         match table {
             "api.tags" => Some(Field::ApiTag(key.into())),
             "stage.tags" => Some(Field::StageTag(key.into())),
+            "account.tags" => Some(Field::AccountTag(key.into())),
             _ => None,
         }
     }
@@ -330,6 +339,10 @@ impl Field {
         match self {
             TargetName
             | Region
+            | AccountId
+            | AccountName
+            | AccountOuPath
+            | AccountTag(_)
             | ApiId
             | ApiName
             | ApiProtocolType
@@ -394,6 +407,7 @@ impl Field {
             | IntegrationTlsServerName
             | IntegrationTimeoutMs
             | IntegrationRequestParameters => needs.integrations = true,
+            AccountTag(_) => needs.account_tags = true,
             _ if self.scope() == Scope::Stage => needs.stages = true,
             _ => {}
         }
@@ -420,6 +434,7 @@ impl Field {
         match self {
             Field::ApiTag(key) => format!("api.tags.{key}"),
             Field::StageTag(key) => format!("stage.tags.{key}"),
+            Field::AccountTag(key) => format!("account.tags.{key}"),
             _ => FIELDS
                 .iter()
                 .find(|(_, f)| f == self)
@@ -437,6 +452,15 @@ impl Field {
         match self {
             TargetName => string(api.target_name.as_deref()),
             Region => string(api.region.as_deref()),
+            AccountId => string(api.account.as_ref().map(|a| &*a.id)),
+            AccountName => string(api.account.as_ref().and_then(|a| a.name.as_deref())),
+            AccountOuPath => string(api.account.as_ref().and_then(|a| a.ou_path.as_deref())),
+            AccountTag(key) => string(
+                api.account
+                    .as_ref()
+                    .and_then(|a| a.tags.get(&**key))
+                    .map(String::as_str),
+            ),
             ApiId => Value::Str(&api.api_id),
             ApiName => string(api.name.as_deref()),
             ApiProtocolType => string(api.protocol_type.as_deref()),
@@ -721,7 +745,10 @@ impl<'a> Context<'a> {
                 self.stage.map_or("", |s| s.stage_name.as_str()),
             );
         }
-        if name.starts_with("api.") || matches!(field, Field::TargetName | Field::Region) {
+        if name.starts_with("api.")
+            || name.starts_with("account.")
+            || matches!(field, Field::TargetName | Field::Region)
+        {
             return on(Part::Api, "");
         }
         on_route(&name)

@@ -773,7 +773,14 @@ fn rules_on_parts_that_were_not_read_are_not_evaluated() {
 
 #[test]
 fn the_pack_needs_what_its_enabled_rules_read() {
-    assert_eq!(builtin().needs(), Needs::ALL);
+    assert_eq!(
+        builtin().needs(),
+        Needs {
+            account_tags: false,
+            ..Needs::ALL
+        },
+        "every part of the API; no account tags"
+    );
     let v1 = load_files(&[("v1.toml", BUILTIN_FILES[0].1)]).unwrap();
     assert_eq!(
         v1.needs(),
@@ -811,6 +818,19 @@ fn the_pack_needs_what_its_enabled_rules_read() {
     assert_eq!(
         one("{ api.name = { exists = true } }", "api"),
         Needs::default()
+    );
+    assert_eq!(
+        one("{ account.tags.env = \"prod\" }", "route"),
+        Needs {
+            account_tags: true,
+            ..Needs::default()
+        },
+        "an account's tags cost a call per account"
+    );
+    assert_eq!(
+        one("{ account.ou_path = { glob = \"Root/Prod/*\" } }", "api"),
+        Needs::default(),
+        "names and OU paths come with the listing"
     );
     // A disabled rule costs nothing.
     let disabled = load(
