@@ -1,8 +1,12 @@
 """Deployment checks that need a YAML parser: split rendered manifests into
 JSON for the CRD validator, check the PrometheusRule equals the rules file,
 check that every metric the dashboard and rules use is one routewarden
-exports (the metrics contract), and check that the NetworkPolicy, as rendered,
-admits the metrics port only from Prometheus's pods in its namespace.
+exports (the metrics contract), check that the NetworkPolicy, as rendered,
+admits the metrics port only from Prometheus's pods in its namespace, and
+check the IAM material for organizations: the management policy grants exactly
+the Organizations reads, the StackSet's member role has deploy/iam/policy.json
+and demands the external id, and the example overlay's config, the StackSet and
+the assume-role policy name the same roles.
 
 Usage: python check.py RENDERED_DIR
        python check.py --write    (regenerate the PrometheusRule from rules.yml)"""
@@ -12,6 +16,7 @@ import json
 import os
 import re
 import sys
+import tomllib
 
 import yaml
 
@@ -32,6 +37,46 @@ METRICS = {
 def fail(message):
     print(f"deploy check: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+# What the management account's role may do (deploy/iam/organization-read.json):
+# these reads and nothing else.
+ORGANIZATION_READS = {
+    "organizations:DescribeOrganization", "organizations:ListAccounts", "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent", "organizations:ListParents",
+    "organizations:ListTagsForResource",
+}
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form intrinsics: `!Ref X` loads as
+    {"Ref": X}, `!GetAtt A.B` as {"Fn::GetAtt": ["A", "B"]}, `!Sub S` as
+    {"Fn::Sub": S}, and so on."""
+
+
+def _cfn_tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def statements(document):
+    return as_list(document["Statement"])
 
 
 def used_metrics(expr):
@@ -108,8 +153,84 @@ def main(rendered):
     if policies != 3:
         fail(f"{policies} NetworkPolicies rendered, expected one in each of the 3 kustomizations")
 
+    # 6. Organizations (docs/deploy.md, "Whole AWS Organizations").
+    organization_iam = check_organization_iam(rendered)
+
     print(f"deploy checks: rules file and PrometheusRule equal; {len(exprs)} expressions use known metrics; IAM read-only; "
-          "ingress only from Prometheus to the metrics port")
+          f"ingress only from Prometheus to the metrics port; {organization_iam}")
+
+
+def check_organization_iam(rendered):
+    iam = os.path.join(ROOT, "deploy/iam")
+    load = lambda name: json.load(open(os.path.join(iam, name)))
+
+    # The management role's policy: exactly the Organizations reads, allowed
+    # outright (no NotAction, NotResource, Deny or condition to reason about).
+    granted = set()
+    for s in statements(load("organization-read.json")):
+        if s.get("Effect") != "Allow" or set(s) - {"Sid", "Effect", "Action", "Resource"}:
+            fail(f"organization-read.json: a statement other than a plain Allow of actions on resources: {s}")
+        granted |= set(as_list(s["Action"]))
+    if granted != ORGANIZATION_READS:
+        fail("organization-read.json grants "
+             f"{sorted(granted)}: extra {sorted(granted - ORGANIZATION_READS)}, "
+             f"missing {sorted(ORGANIZATION_READS - granted)}")
+
+    # The StackSet's member role: policy.json's document, nothing else, and a
+    # trust policy that admits only the routewarden role parameter, only with
+    # the external id parameter, which has no default and is not echoed.
+    path = os.path.join(iam, "member-role-stackset.yaml")
+    template = yaml.load(open(path), Loader=CfnLoader)
+    where = "deploy/iam/member-role-stackset.yaml"
+    roles = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    if list(roles) != ["MemberRole"] or len(template["Resources"]) != 1:
+        fail(f"{where}: expected one resource, the IAM role MemberRole; found {sorted(template['Resources'])}")
+    props = roles["MemberRole"]["Properties"]
+    for widening in ["ManagedPolicyArns", "PermissionsBoundary"]:
+        if widening in props:
+            fail(f"{where}: MemberRole has {widening}; its only permissions are deploy/iam/policy.json's")
+    documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+    if documents != [load("policy.json")]:
+        fail(f"{where}: MemberRole's policies {documents} differ from deploy/iam/policy.json")
+    params = template["Parameters"]
+    trust = statements(props["AssumeRolePolicyDocument"])
+    expected_trust = {
+        "Effect": "Allow", "Principal": {"AWS": {"Ref": "RoutewardenRoleArn"}}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}},
+    }
+    if trust != [expected_trust]:
+        fail(f"{where}: MemberRole's trust policy {trust}, expected only {expected_trust}")
+    if params["ExternalId"].get("NoEcho") is not True or "Default" in params["ExternalId"]:
+        fail(f"{where}: the ExternalId parameter must be NoEcho and have no default (it is required)")
+    if "Default" in params["RoutewardenRoleArn"]:
+        fail(f"{where}: the RoutewardenRoleArn parameter must have no default (it is required)")
+    member_role = params["RoleName"]["Default"]
+
+    # The example overlay ships an organization config (its ConfigMap, as
+    # rendered, is the overlay's routewarden.toml) that names the StackSet's
+    # role, a management role, and roles routewarden's own role may assume.
+    overlay_toml = "deploy/kubernetes/overlays/example/routewarden.toml"
+    for rendering, source in [("base.yaml", "config/routewarden.toml"),
+                              ("example.yaml", overlay_toml), ("sharded.yaml", overlay_toml)]:
+        maps = [d for d in yaml.safe_load_all(open(os.path.join(rendered, rendering)))
+                if d and d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("routewarden-config")]
+        if [m["data"].get("routewarden.toml") for m in maps] != [open(os.path.join(ROOT, source)).read()]:
+            fail(f"{rendering}: the config ConfigMap is not {source}")
+    organizations = tomllib.load(open(os.path.join(ROOT, overlay_toml), "rb")).get("organizations", [])
+    if not organizations:
+        fail(f"{overlay_toml}: no [[organizations]] block")
+    assumable = {r for s in statements(load("assume-target-roles.json")) for r in as_list(s["Resource"])
+                 if s["Effect"] == "Allow" and as_list(s["Action"]) == ["sts:AssumeRole"]}
+    for org in organizations:
+        if org["member_role_name"] != member_role:
+            fail(f"the example's organization {org['name']!r} assumes {org['member_role_name']!r}, "
+                 f"the StackSet creates {member_role!r}")
+        for arn in [f"arn:aws:iam::*:role/{org['member_role_name']}", org.get("management_role_arn")]:
+            if arn and arn not in assumable:
+                fail(f"deploy/iam/assume-target-roles.json does not let routewarden's role assume {arn}")
+    return (f"organizations: the management policy grants exactly {len(ORGANIZATION_READS)} reads, "
+            f"the StackSet role has policy.json and requires the external id, "
+            f"the example overlay's {len(organizations)} organization(s) match them")
 
 
 if __name__ == "__main__":
