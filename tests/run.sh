@@ -103,3 +103,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --locked --workspace --no-fail-fast --features test-intervals
 fi
+
+# The floors users' builds have (`interval` 10 s, `refresh` 5 min): the core's
+# tests named `floors_*`, built without the `test-intervals` feature.
+log "config floors as users' builds have them"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked -p routewarden-core -E 'test(/^config::tests::floors_/)'
+else
+  cargo test --locked -p routewarden-core floors_
+fi

@@ -751,8 +751,8 @@ fn role_arn(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>, key: &str) -> Option
 /// An external id as STS takes it: 2 to 1224 of `[\w+=,.@:/-]`.
 fn external_id(cur: &mut Cursor<'_>, v: &Spanned<DeValue<'_>>) -> Option<String> {
     let id = cur.string(v, "external_id")?;
-    let valid = Regex::new(r"^[\w+=,.@:/-]{2,1224}$").expect("valid regex");
-    if !valid.is_match(id) {
+    let valid = Regex::new(r"^[A-Za-z0-9_+=,.@:/-]+$").expect("valid regex");
+    if !valid.is_match(id) || !(2..=1224).contains(&id.len()) {
         cur.error(
             v.span(),
             "invalid external_id",
@@ -840,7 +840,7 @@ fn organization(cur: &mut Cursor<'_>, item: &Spanned<DeValue<'_>>) -> Option<Org
         .and_then(|v| {
             let role = cur.string(v, "member_role_name")?;
             let valid =
-                Regex::new(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$").expect("valid regex");
+                Regex::new(r"^(?:[A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}$").expect("valid regex");
             if role.starts_with("arn:") {
                 cur.error(
                     v.span(),
@@ -1194,6 +1194,133 @@ name = "a"
             assert!(err.contains(line), "missing {line:?} in:\n{err}");
         }
         assert_eq!(err.lines().count(), expected.len(), "{err}");
+    }
+
+    #[test]
+    fn an_organization_block_is_read_whole() {
+        let config = load(
+            r#"
+[[targets]]
+name = "payments-prod"
+[[organizations]]
+name = "acme"
+management_role_arn = "arn:aws:iam::111111111111:role/routewarden-org-read"
+member_role_name = "routewarden-read"
+external_id = "rw-1234"
+regions = ["eu-west-1", "us-east-1"]
+include_ous = ["ou-ab12-prod0001", "r-ab12"]
+exclude_accounts = ["222222222222"]
+account_tags = { audit = "yes" }
+discover = { tags = { env = "prod" } }
+refresh = "2h"
+[[organizations]]
+name = "lab"
+member_role_name = "audit/routewarden-read"
+regions = ["eu-central-1"]
+"#,
+        )
+        .unwrap();
+        assert!(config.has_targets());
+        let acme = &config.organizations[0];
+        assert_eq!(acme.line, 4);
+        assert_eq!(acme.regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(acme.include_ous, ["ou-ab12-prod0001", "r-ab12"]);
+        assert_eq!(acme.exclude_accounts, ["222222222222"]);
+        assert_eq!(acme.account_tags["audit"], "yes");
+        assert_eq!(acme.discover.tags["env"], "prod");
+        assert_eq!(acme.refresh, Duration::from_secs(7200));
+        assert_eq!(acme.external_id.as_deref(), Some("rw-1234"));
+        assert_eq!(
+            acme.target_name("333333333333", "eu-west-1"),
+            "acme/333333333333/eu-west-1"
+        );
+        assert_eq!(
+            acme.member_role_arn("333333333333", "eu-west-1"),
+            "arn:aws:iam::333333333333:role/routewarden-read"
+        );
+        let lab = &config.organizations[1];
+        assert_eq!(lab.refresh, DEFAULT_REFRESH, "an hour by default");
+        assert!(lab.management_role_arn.is_none() && lab.include_ous.is_empty());
+        assert_eq!(
+            lab.member_role_arn("444444444444", "cn-north-1"),
+            "arn:aws-cn:iam::444444444444:role/audit/routewarden-read",
+            "paths kept; the partition follows the region"
+        );
+    }
+
+    #[test]
+    fn a_bad_organization_block_is_refused_at_its_positions() {
+        let err = load(
+            r#"[[targets]]
+name = "acme/111111111111/eu-west-1"
+[[organizations]]
+name = "acme"
+member_role_name = "arn:aws:iam::111111111111:role/routewarden-read"
+regions = []
+include_ous = ["ou-PROD", "o-abcdefghij"]
+exclude_accounts = ["1234"]
+management_role_arn = "routewarden-org-read"
+colour = "blue"
+[[organizations]]
+member_role_name = "r"
+regions = ["eu-west-1", "eu-west-1"]
+[[organizations]]
+name = "b"
+regions = ["Mars-1"]
+refresh = "soon"
+"#,
+        )
+        .unwrap_err();
+        let expected = [
+            "routewarden.toml:5:20 `member_role_name` is a role name, not an ARN",
+            "routewarden.toml:6:11 `regions` must not be empty",
+            "routewarden.toml:7:16 invalid value `ou-PROD` in `include_ous`",
+            "routewarden.toml:7:27 invalid value `o-abcdefghij` in `include_ous`",
+            "routewarden.toml:8:21 invalid value `1234` in `exclude_accounts`",
+            "routewarden.toml:9:23 invalid management_role_arn `routewarden-org-read`",
+            "routewarden.toml:10:1 unknown key `colour` in an organization",
+            "routewarden.toml:11:1 missing required key `name` in an organization",
+            "routewarden.toml:13:25 region `eu-west-1` is listed twice",
+            "routewarden.toml:14:1 missing required key `member_role_name` in an organization",
+            "routewarden.toml:16:12 invalid region `Mars-1`",
+            "routewarden.toml:17:11 invalid duration `soon` for `refresh`",
+        ];
+        for line in expected {
+            assert!(err.contains(line), "missing {line:?} in:\n{err}");
+        }
+        assert_eq!(err.lines().count(), expected.len(), "{err}");
+        // Generated target names cannot collide with hand-written ones.
+        let err = load(
+            "[[targets]]\nname = \"acme/111111111111/eu-west-1\"\n[[organizations]]\nname = \"acme\"\nmember_role_name = \"r\"\nregions = [\"eu-west-1\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("routewarden.toml:4:8 target `acme/111111111111/eu-west-1` is named like a target of organization `acme`"),
+            "{err}"
+        );
+    }
+
+    /// The floor of `refresh` as users' builds have it; the test command
+    /// runs this test without the `test-intervals` feature (tests/run.sh).
+    #[test]
+    fn floors_refresh_is_five_minutes() {
+        let text = |refresh: &str| {
+            format!(
+                "[[organizations]]\nname = \"acme\"\nmember_role_name = \"r\"\nregions = [\"eu-west-1\"]\nrefresh = \"{refresh}\"\n"
+            )
+        };
+        load(&text("5m")).unwrap();
+        let four = load(&text("4m"));
+        if cfg!(feature = "test-intervals") {
+            four.unwrap();
+        } else {
+            let err = four.unwrap_err();
+            assert!(
+                err.contains("routewarden.toml:5:11 `refresh` must be from 5m to 7days"),
+                "{err}"
+            );
+        }
+        assert!(load(&text("8d")).unwrap_err().contains("`refresh` must be from"));
     }
 
     #[test]
