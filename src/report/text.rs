@@ -215,7 +215,11 @@ pub fn write(
                 }
                 (None, None) => "-".into(),
             };
-            let api = e.api_id.as_deref().map_or("(discovery)".into(), escape);
+            let api = match (&e.api_id, &e.target_name) {
+                (Some(api), _) => escape(api),
+                (None, Some(_)) => "(discovery)".into(),
+                (None, None) => "(listing)".into(),
+            };
             writeln!(
                 out,
                 "  {target} {api} {}: {}",

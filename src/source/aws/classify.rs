@@ -108,6 +108,7 @@ fn class_of(code: Option<&str>, status: Option<u16>) -> (ErrorKind, RequestOutco
                 | "ChildNotFoundException"
                 | "ParentNotFoundException"
                 | "TargetNotFoundException"
+                | "OrganizationalUnitNotFoundException"
                 | "AccountNotFoundException",
             ),
             _,
