@@ -233,6 +233,53 @@ fn account_of(role_arn: Option<&str>) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use routewarden_core::config::Config;
+
+    use super::Clients;
+
+    /// Two targets of one account and region share one budget, whatever
+    /// block they come from; different accounts, or regions, never do.
+    #[tokio::test]
+    async fn one_budget_per_account_and_region() {
+        let config = Config::load_str(
+            "routewarden.toml",
+            r#"
+[aws]
+endpoint_url = "http://127.0.0.1:9"
+[[targets]]
+name = "a"
+region = "eu-west-1"
+role_arn = "arn:aws:iam::111111111111:role/one"
+[[targets]]
+name = "b"
+region = "eu-west-1"
+role_arn = "arn:aws:iam::111111111111:role/other"
+[[targets]]
+name = "c"
+region = "eu-west-1"
+role_arn = "arn:aws:iam::222222222222:role/one"
+[[targets]]
+name = "d"
+region = "us-east-1"
+role_arn = "arn:aws:iam::111111111111:role/one"
+"#,
+        )
+        .unwrap();
+        let clients = Clients::new(&config, None, Arc::new(|loader| loader)).unwrap();
+        let t = clients.targets(&config).await.unwrap();
+        assert!(Arc::ptr_eq(&t[0].limiter, &t[1].limiter), "one account");
+        assert!(!Arc::ptr_eq(&t[0].limiter, &t[2].limiter), "two accounts");
+        assert!(!Arc::ptr_eq(&t[0].limiter, &t[3].limiter), "two regions");
+        // An organization's target of the same account and region: the same.
+        assert!(Arc::ptr_eq(
+            &t[0].limiter,
+            &clients.limiter("111111111111", "eu-west-1")
+        ));
+        assert_eq!(t[2].context.as_ref().unwrap().id.as_ref(), "222222222222");
+    }
+
     #[test]
     fn accounts_come_from_role_arns() {
         assert_eq!(
