@@ -452,7 +452,8 @@ pub fn stage(name: &str, log_group: Option<&str>) -> Value {
     stage
 }
 
-fn api_json(api: &FakeApi) -> Value {
+/// An API as GetApis and GetApi send it.
+pub fn api_json(api: &FakeApi) -> Value {
     let mut json = json!({
         "apiId": api.id,
         "name": api.name,
@@ -467,7 +468,8 @@ fn api_json(api: &FakeApi) -> Value {
     json
 }
 
-fn error(status: u16, error_type: Option<&str>, message: &str) -> Response {
+/// A REST-JSON error: `{"message"}` with `x-amzn-ErrorType` if given.
+pub fn error(status: u16, error_type: Option<&str>, message: &str) -> Response {
     let mut response = (
         StatusCode::from_u16(status).unwrap(),
         [("content-type", "application/json")],
@@ -483,7 +485,8 @@ fn error(status: u16, error_type: Option<&str>, message: &str) -> Response {
     response
 }
 
-fn ok(body: Value) -> Response {
+/// A 200 with a JSON body.
+pub fn ok(body: Value) -> Response {
     (
         StatusCode::OK,
         [("content-type", "application/json")],
@@ -641,16 +644,17 @@ async fn gate(
     }
 }
 
+/// The paging parameters of a listing's query string.
 #[derive(serde::Deserialize)]
-struct Paging {
+pub struct Paging {
     #[serde(rename = "maxResults")]
-    max_results: Option<String>,
+    pub max_results: Option<String>,
     #[serde(rename = "nextToken")]
-    next_token: Option<String>,
+    pub next_token: Option<String>,
 }
 
 /// A page of `items`: tokens are offsets; `RepeatToken` always sends "loop".
-fn page(items: Vec<Value>, paging: &Paging, cap: usize, fault: Option<Fault>) -> Response {
+pub fn page(items: Vec<Value>, paging: &Paging, cap: usize, fault: Option<Fault>) -> Response {
     let start: usize = match paging.next_token.as_deref() {
         None => 0,
         Some("loop") => 1,
@@ -712,7 +716,8 @@ async fn get_api(State(inner): Shared, Path(api_id): Path<String>) -> Response {
     }
 }
 
-fn not_found() -> Response {
+/// GetApi and the listings of an API that does not exist.
+pub fn not_found() -> Response {
     error(
         404,
         Some("NotFoundException"),
@@ -721,7 +726,7 @@ fn not_found() -> Response {
 }
 
 /// The items of one of an API's listings.
-type Part = fn(&FakeApi) -> &Vec<Value>;
+pub type Part = fn(&FakeApi) -> &Vec<Value>;
 
 /// One of an API's listings (GetRoutes, GetAuthorizers, GetIntegrations,
 /// GetStages): counted, gated, paginated.
@@ -770,10 +775,12 @@ fn endless(operation: &str, paging: &Paging, n: usize) -> Response {
     ok(json!({ "items": items, "nextToken": format!("e{}", page + 1) }))
 }
 
-const ROUTES: (&str, &str, Part) = ("GetRoutes", "routes", |a| &a.routes);
-const AUTHORIZERS: (&str, &str, Part) = ("GetAuthorizers", "authorizers", |a| &a.authorizers);
-const INTEGRATIONS: (&str, &str, Part) = ("GetIntegrations", "integrations", |a| &a.integrations);
-const STAGES: (&str, &str, Part) = ("GetStages", "stages", |a| &a.stages);
+/// An API's listings: the operation, the path's last segment, the items.
+pub const ROUTES: (&str, &str, Part) = ("GetRoutes", "routes", |a| &a.routes);
+pub const AUTHORIZERS: (&str, &str, Part) = ("GetAuthorizers", "authorizers", |a| &a.authorizers);
+pub const INTEGRATIONS: (&str, &str, Part) =
+    ("GetIntegrations", "integrations", |a| &a.integrations);
+pub const STAGES: (&str, &str, Part) = ("GetStages", "stages", |a| &a.stages);
 
 async fn get_routes(
     State(inner): Shared,

@@ -1,10 +1,13 @@
 //! Helpers for end-to-end tests: running the built binary with a clean AWS
 //! environment (dummy credentials, no instance metadata, no profile), writing
-//! configs, starting the daemon and moto's server on 127.0.0.1.
+//! configs, starting the daemon and moto's server on 127.0.0.1, and SDK
+//! clients with explicit credentials, region and a 127.0.0.1 endpoint.
 
 #![allow(dead_code, clippy::print_stderr)]
 
 pub mod fault;
+pub mod moto_org;
+pub mod org;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -465,6 +468,92 @@ pub async fn client(endpoint: &str) -> aws_sdk_apigatewayv2::Client {
         .endpoint_url(endpoint)
         .build();
     aws_sdk_apigatewayv2::Client::from_conf(config)
+}
+
+/// SDK credentials of the tests' dummy keys: the management account, for
+/// moto and for the fake organization ([`org::OrgServer`]).
+pub fn dummy_credentials() -> aws_sdk_sts::config::Credentials {
+    aws_sdk_sts::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests")
+}
+
+/// An Organizations client for `endpoint` (us-east-1) with `credentials`,
+/// never the machine's; one attempt per call, so that a test sees exactly
+/// what the server answered.
+pub fn organizations_client(
+    endpoint: &str,
+    credentials: aws_sdk_sts::config::Credentials,
+) -> aws_sdk_organizations::Client {
+    use aws_sdk_organizations::config;
+    let config = aws_sdk_organizations::Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .region(config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .retry_config(config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_organizations::Client::from_conf(config)
+}
+
+/// An STS client for `endpoint` (us-east-1) with `credentials`; one attempt
+/// per call.
+pub fn sts_client(
+    endpoint: &str,
+    credentials: aws_sdk_sts::config::Credentials,
+) -> aws_sdk_sts::Client {
+    use aws_sdk_sts::config;
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .region(config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .retry_config(config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
+/// An ApiGatewayV2 client for `endpoint` in `region` with `credentials`
+/// (an assumed role's, or [`dummy_credentials`]); one attempt per call.
+pub fn apigw_client(
+    endpoint: &str,
+    region: &str,
+    credentials: aws_sdk_sts::config::Credentials,
+) -> aws_sdk_apigatewayv2::Client {
+    use aws_sdk_apigatewayv2::config;
+    let config = aws_sdk_apigatewayv2::Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .region(config::Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .retry_config(config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_apigatewayv2::Client::from_conf(config)
+}
+
+/// Assumes `role_arn` (with `external_id`, if given) through the STS at
+/// `endpoint`, signed with the dummy keys: the session's credentials.
+pub async fn assume_role(
+    endpoint: &str,
+    role_arn: &str,
+    external_id: Option<&str>,
+) -> Result<
+    aws_sdk_sts::config::Credentials,
+    aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>,
+> {
+    let output = sts_client(endpoint, dummy_credentials())
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name("routewarden-test")
+        .set_external_id(external_id.map(str::to_owned))
+        .send()
+        .await?;
+    let session = output.credentials.expect("AssumeRole returns credentials");
+    Ok(aws_sdk_sts::config::Credentials::new(
+        session.access_key_id,
+        session.secret_access_key,
+        Some(session.session_token),
+        std::time::SystemTime::try_from(session.expiration).ok(),
+        "assumed",
+    ))
 }
 
 /// `(status, body)` of a plain HTTP/1.1 GET on 127.0.0.1; status 0 when
