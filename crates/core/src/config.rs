@@ -1320,7 +1320,11 @@ refresh = "soon"
                 "{err}"
             );
         }
-        assert!(load(&text("8d")).unwrap_err().contains("`refresh` must be from"));
+        assert!(
+            load(&text("8d"))
+                .unwrap_err()
+                .contains("`refresh` must be from")
+        );
     }
 
     #[test]
