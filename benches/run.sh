@@ -28,6 +28,9 @@ echo
 echo "## Live: throttled at AWS's quota, and unthrottled"
 cargo bench --locked --bench throttle
 echo
+echo "## A whole organization: 500 accounts x 2 regions"
+cargo bench --locked --bench organization
+echo
 echo "## Daemon with 100k routes"
 python3 benches/daemon.py
 echo

@@ -47,11 +47,12 @@ const MAX_DEPTH: usize = 10;
 /// Member credentials are renewed when they expire within this: a target's
 /// reads fit in the rest of the hour STS grants.
 const RENEW_BEFORE: Duration = Duration::from_secs(20 * 60);
-/// AssumeRole calls per second: STS's quota (hundreds per second per
-/// account) is not the API Gateway one; this keeps a large organization's
-/// first cycle from bursting into it.
-const STS_RATE: f64 = 20.0;
-const STS_BURST: u32 = 20;
+/// AssumeRole calls per second: STS's quota is its own, not API Gateway's,
+/// and far larger; this keeps a large organization's first cycle (one
+/// AssumeRole per account) from bursting into it, and a throttled STS is
+/// backed off from like any other service.
+const STS_RATE: f64 = 100.0;
+const STS_BURST: u32 = 100;
 
 /// One organization of the config, with what it learnt.
 pub(super) struct Org {
