@@ -29,7 +29,7 @@ pub mod logging;
 mod metrics;
 mod progress;
 pub mod report;
-mod shard;
+pub mod shard;
 pub mod source;
 
 pub use commands::run;

@@ -25,6 +25,7 @@ use libfuzzer_sys::fuzz_target;
 use routewarden::audit::{self, Audit};
 use routewarden::report::{self, FailOn, Format, Summary};
 use routewarden::source::Operation;
+use routewarden::shard::Shard;
 use routewarden::source::aws::AwsSource;
 use routewarden_core::config::Config;
 use routewarden_core::finding::Severity;

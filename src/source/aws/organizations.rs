@@ -20,10 +20,13 @@
 //!   the organization is one failure and its targets are unread.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_apigatewayv2::config::http::HttpResponse;
 use aws_sdk_apigatewayv2::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_apigatewayv2::error::{ProvideErrorMetadata, SdkError};
 use futures_util::StreamExt;
 use routewarden_core::config::{Config, Organization, Target};
 use routewarden_core::inventory::{Account, Origin};
@@ -32,7 +35,7 @@ use tokio::time::Instant;
 use super::client::{Clients, SESSION_NAME, TargetClient};
 use super::limiter::Limiter;
 use super::paginate::{self, Bounds};
-use super::{AwsSource, Caller, Failure};
+use super::{AwsSource, Caller, Failure, Page};
 use crate::shard::Shard;
 use crate::source::{ErrorKind, FetchError, Observer, Operation, Roster};
 
@@ -57,7 +60,8 @@ const STS_BURST: u32 = 100;
 /// One organization of the config, with what it learnt.
 pub(super) struct Org {
     config: Organization,
-    /// The region its Organizations and STS clients use.
+    /// The region its STS client uses (the Organizations client uses its
+    /// partition's Organizations region).
     region: String,
     /// Where findings of its targets point.
     origin: Origin,
@@ -423,7 +427,11 @@ impl Org {
             // The default chain refreshes its own credentials.
             None => (base.to_builder(), None),
         };
-        let client = aws_sdk_organizations::Client::new(&builder.build());
+        // Organizations is served from one region per partition.
+        let home = organizations_region(&self.region);
+        let client = aws_sdk_organizations::Client::new(
+            &builder.region(aws_config::Region::new(home)).build(),
+        );
         state.management = Some((expires, client.clone()));
         Ok(client)
     }
@@ -551,6 +559,17 @@ impl Org {
     }
 }
 
+/// The region of the Organizations endpoint of a region's partition.
+fn organizations_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "cn-northwest-1"
+    } else if region.starts_with("us-gov-") {
+        "us-gov-west-1"
+    } else {
+        "us-east-1"
+    }
+}
+
 /// Whether credentials that expire then must be renewed now.
 fn expiring(expires: Option<SystemTime>) -> bool {
     expires.is_some_and(|at| {
@@ -587,46 +606,68 @@ impl Walk<'_> {
         }
     }
 
-    /// ListAccounts, every page.
-    async fn list_accounts(&self) -> Step<Vec<Listing>> {
-        let operation = Operation::ListAccounts;
-        let accounts = paginate::all(Self::bounds("accounts", MAX_ACCOUNTS), |token| async move {
+    /// Every page of one Organizations listing, through the organization's
+    /// limiter and routewarden's retries: `send(token)` sends a page's
+    /// request, `split` takes its items and next token.
+    async fn pages<T, O, E, F, Fut>(
+        &self,
+        operation: Operation,
+        (noun, items): (&'static str, usize),
+        send: F,
+        split: fn(O) -> Page<T>,
+    ) -> Result<Vec<T>, Failure>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let send = &send;
+        paginate::all(Self::bounds(noun, items), |token| async move {
             let page = self
                 .source
                 .call(self.caller(), operation, self.observer, || {
-                    self.client
-                        .list_accounts()
-                        .max_results(ORG_PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
+                    send(token.clone())
                 })
                 .await?;
-            Ok((page.accounts.unwrap_or_default(), page.next_token))
+            let (items, next) = split(page);
+            Ok((items.unwrap_or_default(), next))
         })
         .await
-        .map_err(|f| (operation, f))?;
+    }
+
+    /// ListAccounts, every page.
+    async fn list_accounts(&self) -> Step<Vec<Listing>> {
+        let operation = Operation::ListAccounts;
+        let accounts = self
+            .pages(
+                operation,
+                ("accounts", MAX_ACCOUNTS),
+                |token| {
+                    let list = self.client.list_accounts().max_results(ORG_PAGE_SIZE);
+                    list.set_next_token(token).send()
+                },
+                |page| (page.accounts, page.next_token),
+            )
+            .await
+            .map_err(|f| (operation, f))?;
         listings(accounts, operation)
     }
 
     /// ListAccountsForParent, every page.
     async fn accounts_for_parent(&self, parent: &str) -> Step<Vec<Listing>> {
         let operation = Operation::ListAccountsForParent;
-        let accounts = paginate::all(Self::bounds("accounts", MAX_ACCOUNTS), |token| async move {
-            let page = self
-                .source
-                .call(self.caller(), operation, self.observer, || {
-                    self.client
-                        .list_accounts_for_parent()
-                        .parent_id(parent)
-                        .max_results(ORG_PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            Ok((page.accounts.unwrap_or_default(), page.next_token))
-        })
-        .await
-        .map_err(|f| (operation, self.not_in_organization(f, parent)))?;
+        let accounts = self
+            .pages(
+                operation,
+                ("accounts", MAX_ACCOUNTS),
+                |token| {
+                    let list = self.client.list_accounts_for_parent().parent_id(parent);
+                    list.max_results(ORG_PAGE_SIZE).set_next_token(token).send()
+                },
+                |page| (page.accounts, page.next_token),
+            )
+            .await
+            .map_err(|f| (operation, self.not_in_organization(f, parent)))?;
         listings(accounts, operation)
     }
 
@@ -640,25 +681,19 @@ impl Walk<'_> {
             return Ok(kids.clone());
         }
         let operation = Operation::ListOrganizationalUnitsForParent;
-        let ous = paginate::all(Self::bounds("OUs", MAX_OUS), |token| async move {
-            let page = self
-                .source
-                .call(self.caller(), operation, self.observer, || {
-                    self.client
-                        .list_organizational_units_for_parent()
-                        .parent_id(parent)
-                        .max_results(ORG_PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            Ok((
-                page.organizational_units.unwrap_or_default(),
-                page.next_token,
-            ))
-        })
-        .await
-        .map_err(|f| (operation, self.not_in_organization(f, parent)))?;
+        let ous = self
+            .pages(
+                operation,
+                ("OUs", MAX_OUS),
+                |token| {
+                    let list = self.client.list_organizational_units_for_parent();
+                    let list = list.parent_id(parent).max_results(ORG_PAGE_SIZE);
+                    list.set_next_token(token).send()
+                },
+                |page| (page.organizational_units, page.next_token),
+            )
+            .await
+            .map_err(|f| (operation, self.not_in_organization(f, parent)))?;
         let kids: Vec<(String, String)> = ous
             .into_iter()
             .filter_map(|ou| {
@@ -677,24 +712,18 @@ impl Walk<'_> {
         let mut chain: Vec<String> = Vec::new();
         let mut current = child.to_owned();
         for _ in 0..=MAX_DEPTH {
-            let parents = {
-                let current = &current;
-                paginate::all(Self::bounds("parents", 10), |token| async move {
-                    let page = self
-                        .source
-                        .call(self.caller(), operation, self.observer, || {
-                            self.client
-                                .list_parents()
-                                .child_id(current)
-                                .set_next_token(token.clone())
-                                .send()
-                        })
-                        .await?;
-                    Ok((page.parents.unwrap_or_default(), page.next_token))
-                })
+            let parents = self
+                .pages(
+                    operation,
+                    ("parents", 10),
+                    |token| {
+                        let list = self.client.list_parents().child_id(&current);
+                        list.set_next_token(token).send()
+                    },
+                    |page| (page.parents, page.next_token),
+                )
                 .await
-                .map_err(|f| (operation, self.not_in_organization(f, current)))?
-            };
+                .map_err(|f| (operation, self.not_in_organization(f, &current)))?;
             let Some(parent) = parents.into_iter().next() else {
                 return Err((
                     operation,
@@ -727,21 +756,18 @@ impl Walk<'_> {
     /// An account's tags.
     async fn tags(&self, account: &str) -> Step<BTreeMap<String, String>> {
         let operation = Operation::ListTagsForResource;
-        let tags = paginate::all(Self::bounds("tags", 1_000), |token| async move {
-            let page = self
-                .source
-                .call(self.caller(), operation, self.observer, || {
-                    self.client
-                        .list_tags_for_resource()
-                        .resource_id(account)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            Ok((page.tags.unwrap_or_default(), page.next_token))
-        })
-        .await
-        .map_err(|f| (operation, f))?;
+        let tags = self
+            .pages(
+                operation,
+                ("tags", 1_000),
+                |token| {
+                    let list = self.client.list_tags_for_resource().resource_id(account);
+                    list.set_next_token(token).send()
+                },
+                |page| (page.tags, page.next_token),
+            )
+            .await
+            .map_err(|f| (operation, f))?;
         Ok(tags.into_iter().map(|t| (t.key, t.value)).collect())
     }
 
