@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_apigatewayv2::types::AuthorizationType;
-use support::{Daemon, sample};
+use support::{Daemon, promtool, sample};
 
 /// The sum of `routewarden_aws_requests_total` over the series with these labels.
 fn requests(metrics: &str, labels: &[(&str, &str)]) -> f64 {
@@ -24,41 +24,6 @@ fn requests(metrics: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .filter_map(|series| series.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum()
-}
-
-/// `promtool check metrics` on the text; `None` when promtool is absent outside CI.
-fn promtool(metrics: &str) -> Option<String> {
-    let Ok(mut child) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    else {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "promtool is missing: run bash tests/run.sh"
-        );
-        return None;
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "promtool check metrics failed:\n{text}\n{metrics}"
-    );
-    Some(text)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -460,6 +460,7 @@ async fn the_daemon_follows_accounts_that_join_leave_or_are_suspended() {
         "the denied account down",
     );
     let metrics = daemon.metrics();
+    support::promtool(&metrics);
     assert_eq!(violations_of(&metrics, &ids[3]), 1, "last known\n{metrics}");
     assert_eq!(
         sample(&metrics, "routewarden_api_up", &[("account_id", &ids[3])]),
@@ -551,4 +552,26 @@ async fn an_account_suspended_while_listed_is_down_and_the_others_are_not() {
         "{line}"
     );
     assert_eq!(server.org().accounts.len(), 4, "listed all along");
+}
+
+#[test]
+fn a_broken_organization_block_is_exit_2_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routewarden.toml");
+    std::fs::write(
+        &path,
+        "[[organizations]]\nname = \"acme\"\nmember_role_name = \"arn:aws:iam::111111111111:role/r\"\nregions = [\"eu-west-1\"]\nrefresh = \"1ms\"\ninclude_ous = [\"ou-x\"]\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["validate", "-c", path.to_str().unwrap()],
+        vec!["--check", "-c", path.to_str().unwrap()],
+    ] {
+        let output = support::run(dir.path(), &args);
+        let stderr = support::stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        for at in ["routewarden.toml:3:20", "routewarden.toml:5:11", "routewarden.toml:6:16"] {
+            assert!(stderr.contains(at), "{at} in:\n{stderr}");
+        }
+    }
 }

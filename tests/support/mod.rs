@@ -671,3 +671,39 @@ pub fn every_second() -> &'static str {
     #[cfg(feature = "test-intervals")]
     "[audit]\ninterval = \"1s\"\njitter = \"0s\"\n"
 }
+
+/// `promtool check metrics` on the text; `None` when promtool is absent outside CI.
+pub fn promtool(metrics: &str) -> Option<String> {
+    use std::io::Write;
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "promtool is missing: run bash tests/run.sh"
+        );
+        return None;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{text}\n{metrics}"
+    );
+    Some(text)
+}
