@@ -14,10 +14,10 @@
 //!
 //! Run with `bash benches/run.sh` (or `cargo bench --bench organization`).
 
-#[allow(clippy::print_stderr, dead_code)]
+#[allow(clippy::print_stderr)]
 #[path = "../tests/support/fault.rs"]
 mod fault;
-#[allow(clippy::print_stderr, dead_code)]
+#[allow(clippy::print_stderr)]
 #[path = "../tests/support/org.rs"]
 mod org;
 
