@@ -130,10 +130,15 @@ async fn validate(args: &Args) -> Result<Exit, Error> {
     };
     let enabled = policies.enabled().count();
     let line = format!(
-        "ok: {} rules ({enabled} enabled), {} exemptions, {} targets{}{}\n",
+        "ok: {} rules ({enabled} enabled), {} exemptions, {} targets{}{}{}\n",
         policies.rules.len(),
         policies.exemptions.len(),
         config.targets.len(),
+        match config.organizations.len() {
+            0 => String::new(),
+            1 => ", 1 organization".to_owned(),
+            n => format!(", {n} organizations"),
+        },
         if files.is_empty() {
             String::new()
         } else {

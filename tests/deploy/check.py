@@ -31,6 +31,8 @@ METRICS = {
     "routewarden_backoff_seconds_total", "routewarden_policy_rules",
     "routewarden_config_last_reload_successful", "routewarden_config_last_reload_success_timestamp_seconds",
     "routewarden_audit_interval_seconds", "routewarden_shard", "routewarden_build_info",
+    "routewarden_drift_parts", "routewarden_task_failures_total", "routewarden_account_up",
+    "routewarden_organization_accounts", "routewarden_organization_last_listing_timestamp_seconds",
 }
 
 
