@@ -12,6 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::config::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use routewarden_core::config::{Aws, Config, Target};
 use routewarden_core::inventory::{Account, Location, Origin};
 
@@ -72,6 +73,11 @@ pub(super) struct Clients {
     timeouts: TimeoutConfig,
     aws: Aws,
     customize: Customize,
+    /// One HTTP client (TLS configuration, connection pool) for every
+    /// target: an SDK client without one builds its own, which for an
+    /// organization of a thousand targets is a thousand TLS configurations
+    /// and pools.
+    http: SharedHttpClient,
     /// Base configs by region (`None`: the environment's region).
     bases: tokio::sync::Mutex<HashMap<Option<String>, SdkConfig>>,
     limiters: Mutex<HashMap<(String, String), Arc<Limiter>>>,
@@ -102,6 +108,7 @@ impl Clients {
             timeouts,
             aws: config.aws.clone(),
             customize,
+            http: https_client(),
             bases: tokio::sync::Mutex::new(HashMap::new()),
             limiters: Mutex::new(HashMap::new()),
         })
@@ -117,7 +124,8 @@ impl Clients {
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::disabled())
-            .timeout_config(self.timeouts.clone());
+            .timeout_config(self.timeouts.clone())
+            .http_client(self.http.clone());
         if let Some(region) = region {
             loader = loader.region(Region::new(region.to_owned()));
         }
@@ -213,6 +221,25 @@ impl Clients {
         }
         Ok(targets)
     }
+}
+
+/// The SDK's default HTTPS client (rustls with aws-lc, the proxy from the
+/// environment), built once, as `aws-smithy-runtime` builds it for each
+/// client that has none.
+fn https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// Where findings of a config entry's APIs point: the config file at `line`.
