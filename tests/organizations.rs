@@ -570,8 +570,53 @@ fn a_broken_organization_block_is_exit_2_with_its_position() {
         let output = support::run(dir.path(), &args);
         let stderr = support::stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
-        for at in ["routewarden.toml:3:20", "routewarden.toml:5:11", "routewarden.toml:6:16"] {
+        for at in [
+            "routewarden.toml:3:20",
+            "routewarden.toml:5:11",
+            "routewarden.toml:6:16",
+        ] {
             assert!(stderr.contains(at), "{at} in:\n{stderr}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_whose_listing_fails_keeps_auditing_the_last_one() {
+    let server = OrgServer::start(fake(2)).await;
+    let ids: Vec<String> = server.org().accounts.iter().map(|a| a.id.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("{FAKE_BLOCK}refresh = \"1s\"\n{}", every_second());
+    let path = config(dir.path(), &server.url(), &extra);
+    let mut args = vec!["-c", path.to_str().unwrap()];
+    args.extend(V1_PACK);
+    let daemon = Daemon::start_ready(dir.path(), &args);
+    let listed = |m: &str| {
+        sample(
+            m,
+            "routewarden_organization_last_listing_timestamp_seconds",
+            &[("organization", "acme")],
+        )
+        .unwrap()
+    };
+    let before = listed(&daemon.metrics());
+    // Every Organizations call refused from now on (the management role's
+    // policy changed): each cycle's listing fails, and the last listing's
+    // accounts are audited all the same. (Throttling past the retries is the
+    // same failure, slower: see the --check test above.)
+    server.fail_organizations(None, "AccessDeniedException", 1_000_000);
+    daemon.wait_for(
+        |d| d.log_text().contains("could not be listed again"),
+        "a failed listing",
+    );
+    let requests = server.counts().by_account.values().sum::<u64>();
+    daemon.wait_for(
+        |d| server.counts().by_account.values().sum::<u64>() > requests + 2 && d.cycles() > 0.0,
+        "accounts audited after the failed listing",
+    );
+    let metrics = daemon.metrics();
+    for id in &ids {
+        assert_eq!(account_up(&metrics, id), Some(1.0), "{id}\n{metrics}");
+    }
+    assert_eq!(listed(&metrics), before, "the last good listing's time");
+    assert_eq!(violations_of(&metrics, &ids[1]), 1);
 }

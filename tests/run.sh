@@ -91,6 +91,12 @@ cargo deny --offline --log-level error check bans licenses sources
 log "layering (the core crate has no I/O or runtime dependency)"
 bash tests/core_is_pure.sh
 
+# The fuzz targets are their own package (cargo-fuzz's layout): check that
+# they still build against the library, or a change of its API breaks them
+# unseen.
+log "fuzz targets build"
+(cd fuzz && cargo check --locked --bins)
+
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh
 

@@ -151,6 +151,7 @@ fuzz_target!(|input: &str| {
         let audit = Audit {
             policies: &h.policies,
             baseline: None,
+            code: None,
             drift_severity: Severity::Medium,
             today: audit::today_utc(),
             keep_routes: true,
@@ -173,7 +174,7 @@ fuzz_target!(|input: &str| {
                 );
             }
         }
-        let summary = Summary::of(&outcome, FailOn::Never);
+        let summary = Summary::of(&outcome, FailOn::Never, false);
         let mut json = Vec::new();
         report::write(Format::Json, &outcome, &summary, &mut json, false).unwrap();
         serde_json::from_slice::<serde_json::Value>(&json).expect("the JSON report is JSON");

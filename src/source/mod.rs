@@ -39,10 +39,9 @@ pub struct Roster {
     pub accounts: Vec<Arc<Account>>,
     /// Accounts of the whole listing, every shard's.
     pub total: usize,
-    /// Unix time of the listing the accounts come from.
+    /// Unix time of the listing the accounts come from (an older one when
+    /// this cycle's listing failed).
     pub listed_at: f64,
-    /// This cycle's listing failed: the accounts are the last listing's.
-    pub refresh_error: Option<String>,
 }
 
 /// A source of APIs.

@@ -148,7 +148,6 @@ impl Org {
         observer: &dyn Observer,
     ) -> OrgCycle {
         let mut state = self.state.lock().await;
-        let mut refresh_error = None;
         let stale = state
             .listed
             .as_ref()
@@ -190,7 +189,6 @@ impl Org {
                         kind = error.kind.label(), error = %error.message,
                         "the organization could not be listed again; auditing the accounts of the last listing"
                     );
-                    refresh_error = Some(error.message);
                 }
             }
         }
@@ -255,7 +253,6 @@ impl Org {
                 accounts: mine.into_iter().map(|(account, _)| account).collect(),
                 total,
                 listed_at: unix,
-                refresh_error,
             }),
             targets,
             errors,
