@@ -14,7 +14,7 @@ use routewarden_core::diag::LoadError;
 use routewarden_core::drift::{self, Unread};
 use routewarden_core::finding::{Finding, Severity};
 use routewarden_core::inventory::Inventory;
-use routewarden_core::policy::{PolicySet, RuleInfo};
+use routewarden_core::policy::{ExemptionInfo, PolicySet, RuleInfo};
 
 use routewarden_core::inventory::Account;
 
@@ -34,7 +34,12 @@ pub struct Audit<'a> {
     /// Keep every API's routes in the outcome (JUnit lists every route, the
     /// daemon's state and `snapshot` hold them); drift keeps them anyway.
     pub keep_routes: bool,
+    /// Exemptions that expire within this are reported as expiring.
+    pub warn_expiring: std::time::Duration,
 }
+
+/// By default, exemptions that expire within two weeks are reported.
+pub const WARN_EXPIRING: std::time::Duration = routewarden_core::config::DEFAULT_WARN_EXPIRING;
 
 /// What an audit found.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +64,22 @@ pub struct Outcome {
     pub organizations: Vec<Roster>,
     /// Every account of those organizations, and whether it was audited.
     pub accounts: Vec<AccountStatus>,
+    /// Every exemption loaded, with what it matched in this audit.
+    pub exemptions: Vec<ExemptionUse>,
+}
+
+/// An exemption as one audit used it: for its upkeep.
+#[derive(Debug, Clone)]
+pub struct ExemptionUse {
+    pub info: Arc<ExemptionInfo>,
+    /// Findings it matched in this audit (exempted, or counted again as
+    /// expired). Zero: it matches nothing (any more).
+    pub matched: usize,
+    /// Days from the audit's day to its expiry (0: expires today, negative:
+    /// expired); `None` without an expiry.
+    pub days_left: Option<i64>,
+    /// Still active, but expires within the audit's warning window.
+    pub expiring: bool,
 }
 
 /// An organization's account in one audit: up, or why not.
@@ -162,6 +183,7 @@ pub async fn run(
     }
     outcome.unread = unread(&outcome.errors);
     outcome.accounts = accounts(&outcome.organizations, &outcome.errors);
+    outcome.exemptions = exemptions(audit, &outcome.findings);
     if let Some(baseline) = audit.baseline {
         outcome.drift = drift::compare(
             &outcome.inventory,
@@ -247,6 +269,33 @@ fn accounts(rosters: &[Roster], errors: &[FetchError]) -> Vec<AccountStatus> {
     statuses
 }
 
+/// Every exemption with what it matched and when it expires.
+fn exemptions(audit: &Audit<'_>, findings: &[Finding]) -> Vec<ExemptionUse> {
+    let window = i64::try_from(audit.warn_expiring.as_secs() / 86_400).unwrap_or(i64::MAX);
+    audit
+        .policies
+        .exemptions
+        .iter()
+        .map(|e| {
+            let matched = findings
+                .iter()
+                .filter(|f| {
+                    f.exemption
+                        .as_ref()
+                        .is_some_and(|x| Arc::ptr_eq(x, &e.info))
+                })
+                .count();
+            let days_left = e.info.expires.map(|at| (at - audit.today).whole_days());
+            ExemptionUse {
+                info: e.info.clone(),
+                matched,
+                days_left,
+                expiring: days_left.is_some_and(|d| (0..=window).contains(&d)),
+            }
+        })
+        .collect()
+}
+
 /// Today's date in UTC, for exemption expiry.
 pub fn today_utc() -> time::Date {
     time::OffsetDateTime::now_utc().date()
@@ -330,6 +379,7 @@ pub(crate) mod tests {
             drift_severity: Severity::Medium,
             today: today_utc(),
             keep_routes: false,
+            warn_expiring: WARN_EXPIRING,
         };
         let outcome = run(&source, &audit, &()).await.unwrap();
         let drift: Vec<String> = outcome
@@ -364,6 +414,7 @@ pub(crate) mod tests {
             drift_severity: Severity::Medium,
             today: today_utc(),
             keep_routes: false,
+            warn_expiring: WARN_EXPIRING,
         };
         let outcome = run(&source, &audit, &()).await.unwrap();
         assert!(outcome.inventory.apis[0].routes.is_empty());

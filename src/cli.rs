@@ -102,6 +102,10 @@ pub struct ReportArgs {
     /// Fail the run when a rule's outcome depends on a value not known before deploy
     #[arg(long, requires = "check")]
     pub fail_on_indeterminate: bool,
+
+    /// Report exemptions that expire within this (e.g. 14d, 0d) [default: the config's, else 14d]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "check")]
+    pub warn_expiring: Option<std::time::Duration>,
 }
 
 /// Daemon options.

@@ -49,7 +49,11 @@ pub async fn run(cli: &Cli) -> Result<Exit, Error> {
 }
 
 /// One audit of the plan's source, with progress on a terminal.
-async fn audit(plan: &Plan, keep_routes: bool) -> Result<Outcome, Error> {
+async fn audit(
+    plan: &Plan,
+    keep_routes: bool,
+    warn_expiring: Option<std::time::Duration>,
+) -> Result<Outcome, Error> {
     let audit = Audit {
         policies: &plan.policies,
         baseline: plan.baseline.as_ref(),
@@ -57,13 +61,15 @@ async fn audit(plan: &Plan, keep_routes: bool) -> Result<Outcome, Error> {
         drift_severity: plan.config.drift.severity,
         today: audit::today_utc(),
         keep_routes,
+        warn_expiring: warn_expiring.unwrap_or(plan.config.audit.warn_expiring),
     };
     Ok(audit::run(plan.source()?, &audit, &Progress::new()).await?)
 }
 
 async fn check(cli: &Cli, args: &Args) -> Result<Exit, Error> {
     let plan = load::load(args, Purpose::Check).await?;
-    let outcome = audit(&plan, cli.report.format == report::Format::Junit).await?;
+    let keep_routes = cli.report.format == report::Format::Junit;
+    let outcome = audit(&plan, keep_routes, cli.report.warn_expiring).await?;
     tracing::debug!(
         apis = outcome.inventory.apis.len(),
         routes = outcome.routes,
@@ -186,7 +192,7 @@ async fn rules(args: &Args) -> Result<Exit, Error> {
 
 async fn snapshot(args: &Args, output: &Path) -> Result<Exit, Error> {
     let plan = load::load(args, Purpose::Snapshot).await?;
-    let outcome = audit(&plan, true).await?;
+    let outcome = audit(&plan, true, None).await?;
     let inventory = &outcome.inventory;
     fs::write(output, inventory.to_json()).map_err(|source| Error::Write {
         path: output.to_path_buf(),

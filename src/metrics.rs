@@ -79,6 +79,11 @@ pub struct Metrics {
     pub organization_accounts: GaugeVec,
     /// Unix time of an organization's last successful listing.
     pub organization_listed: GaugeVec,
+    /// Unix time at which an exemption stops applying (00:00 UTC of its
+    /// `expires` day); only exemptions with an expiry.
+    pub exemption_expiry: GaugeVec,
+    /// Findings an exemption matched in the last cycle.
+    pub exemption_matched: GaugeVec,
 }
 
 fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -236,6 +241,16 @@ impl Metrics {
                 "Unix time of the organization's last successful listing.",
                 &["organization"],
             ),
+            exemption_expiry: gauge_vec(
+                "routewarden_exemption_expiry_timestamp_seconds",
+                "Unix time at which the exemption stops applying (00:00 UTC of its expires day).",
+                &["rule_id", "exemption"],
+            ),
+            exemption_matched: gauge_vec(
+                "routewarden_exemption_matched_findings",
+                "Findings the exemption matched in the last cycle.",
+                &["rule_id", "exemption"],
+            ),
             task_failures: IntCounterVec::new(
                 Opts::new(
                     "routewarden_task_failures_total",
@@ -270,6 +285,8 @@ impl Metrics {
             Box::new(m.account_up.clone()),
             Box::new(m.organization_accounts.clone()),
             Box::new(m.organization_listed.clone()),
+            Box::new(m.exemption_expiry.clone()),
+            Box::new(m.exemption_matched.clone()),
         ];
         for collector in collectors {
             m.registry.register(collector).expect("unique metric names");

@@ -22,6 +22,7 @@ fn audit_of(inventory: Inventory, policies: &PolicySet) -> Outcome {
         drift_severity: routewarden_core::finding::Severity::Medium,
         today: time::macros::date!(2026 - 06 - 01),
         keep_routes: true,
+        warn_expiring: routewarden::audit::WARN_EXPIRING,
     };
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -363,6 +364,7 @@ fn subjects() -> Outcome {
         drift_severity: routewarden_core::finding::Severity::Medium,
         today: time::macros::date!(2026 - 06 - 01),
         keep_routes: true,
+        warn_expiring: routewarden::audit::WARN_EXPIRING,
     };
     tokio::runtime::Builder::new_current_thread()
         .build()

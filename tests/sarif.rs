@@ -306,3 +306,54 @@ async fn a_live_audit_points_at_the_targets_entry_of_the_config() {
         ]
     );
 }
+
+#[test]
+fn exemptions_to_review_validate_on_their_policy_file() {
+    let Some(tool) = multitool() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let policies = dir.path().join("exemptions.toml");
+    let soon = time::OffsetDateTime::now_utc().date() + time::Duration::days(3);
+    std::fs::write(
+        &policies,
+        format!(
+            "[[exemptions]]\nrule = \"RW001\"\nroute_key = \"GET /health\"\nreason = \"Probe.\"\nexpires = {soon}\n\n[[exemptions]]\nrule = \"RW011\"\nroute_key = \"GET /nothing\"\nreason = \"Typo.\"\n"
+        ),
+    )
+    .unwrap();
+    // Run where the files are, as CI runs in its checkout: paths relative.
+    let fleet = root.join("tests/fixtures/fleets/v2-live.json");
+    std::fs::copy(fleet, dir.path().join("fleet.json")).unwrap();
+    let sarif = dir.path().join("upkeep.sarif");
+    let output = support::command(dir.path())
+        .current_dir(dir.path())
+        .args(["--check", "--routes", "fleet.json"])
+        .args(["-p", "builtin", "-p", "exemptions.toml"])
+        .args(["--format", "sarif", "-o"])
+        .arg(&sarif)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        support::stderr(&output)
+    );
+    validate(&tool, &sarif);
+    let report = read(&sarif);
+    check_rules(&report);
+    let rows = located(&report);
+    let upkeep: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0.starts_with("routewarden.exemption"))
+        .map(|r| (r.0.as_str(), r.2))
+        .collect();
+    assert_eq!(
+        upkeep,
+        [
+            ("routewarden.exemption-expiring", 1),
+            ("routewarden.exemption-unmatched", 7)
+        ],
+        "{rows:#?}"
+    );
+}

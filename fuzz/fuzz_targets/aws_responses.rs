@@ -155,6 +155,7 @@ fuzz_target!(|input: &str| {
             drift_severity: Severity::Medium,
             today: audit::today_utc(),
             keep_routes: true,
+            warn_expiring: routewarden::audit::WARN_EXPIRING,
         };
         let outcome = h
             .runtime

@@ -332,6 +332,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
         drift_severity: loaded.config.drift.severity,
         today: audit::today_utc(),
         keep_routes: true,
+        warn_expiring: loaded.config.audit.warn_expiring,
     };
     // The metrics hear every request and wait as it happens.
     let outcome = match loaded.source() {
@@ -374,6 +375,22 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
             expires = e.and_then(|e| e.expires).map(|d| d.to_string()),
             "exemption expired"
         );
+    }
+    for e in &changes.review {
+        let at = e
+            .info
+            .location
+            .as_ref()
+            .map(|at| format!("{}:{}", at.path, at.line));
+        if e.matched == 0 {
+            tracing::warn!(rule_id = %e.info.rule, exemption = %e.info.label, at, owner = e.info.owner.as_deref(), "exemption matches nothing");
+        } else {
+            tracing::warn!(
+                rule_id = %e.info.rule, exemption = %e.info.label, at, owner = e.info.owner.as_deref(),
+                expires = e.info.expires.map(|d| d.to_string()), days_left = e.days_left, matched = e.matched,
+                "exemption expires soon and still matches"
+            );
+        }
     }
     for (target, region, api_id) in &changes.removed {
         tracing::info!(target_name = %target, region = %region, api_id = %api_id, "API no longer exists; its series are removed");
@@ -487,6 +504,22 @@ fn publish_state(metrics: &Metrics, state: &state::State, cap: usize) {
             .drift_parts
             .with_label_values(&[target, account, api, part, change])
             .set(n as f64);
+    }
+    metrics.exemption_expiry.reset();
+    metrics.exemption_matched.reset();
+    for e in &state.exemptions {
+        let labels = [&*e.info.rule, &*e.info.label];
+        metrics
+            .exemption_matched
+            .with_label_values(&labels)
+            .set(e.matched as f64);
+        if let Some(expires) = e.info.expires {
+            let at = expires.midnight().assume_utc().unix_timestamp();
+            metrics
+                .exemption_expiry
+                .with_label_values(&labels)
+                .set(at as f64);
+        }
     }
     // Accounts of the last cycle only: one that left the organization is gone.
     metrics.account_up.reset();

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use routewarden_core::finding::{Finding, Status, Subject};
 use routewarden_core::inventory::Api;
 
-use crate::audit::{AccountStatus, Cause, Outcome};
+use crate::audit::{AccountStatus, Cause, ExemptionUse, Outcome};
 use crate::source::Roster;
 
 /// `(target name, region, API id)`; empty where unknown (fleet-file APIs
@@ -36,6 +36,9 @@ pub struct Changes {
     pub expired_exemptions: Vec<Finding>,
     /// APIs removed because they no longer exist.
     pub removed: Vec<ApiKey>,
+    /// Exemptions that now match nothing, or now expire soon (each logged
+    /// once, when it becomes so).
+    pub review: Vec<ExemptionUse>,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +47,8 @@ pub struct State {
     pub drift: Vec<Finding>,
     /// The organizations' accounts of the last cycle, up or not.
     pub accounts: Vec<AccountStatus>,
+    /// Every exemption loaded, with what it matched in the last cycle.
+    pub exemptions: Vec<ExemptionUse>,
     pub organizations: Vec<Roster>,
 }
 
@@ -79,6 +84,21 @@ impl State {
     /// time of its end. Returns what changed.
     pub fn apply(&mut self, outcome: Outcome, now: f64) -> Changes {
         let before = self.open_and_exempted();
+        let reviewed = |uses: &[ExemptionUse]| -> HashSet<(String, bool)> {
+            uses.iter()
+                .filter(|e| e.matched == 0 || e.expiring)
+                .map(|e| (e.info.label.to_string(), e.matched == 0))
+                .collect()
+        };
+        let known = reviewed(&self.exemptions);
+        let review: Vec<ExemptionUse> = outcome
+            .exemptions
+            .iter()
+            .filter(|e| e.matched == 0 || e.expiring)
+            .filter(|e| !known.contains(&(e.info.label.to_string(), e.matched == 0)))
+            .cloned()
+            .collect();
+        self.exemptions = outcome.exemptions;
         // An organization that could not be listed at all keeps its last
         // roster, its accounts down for that reason; one no longer in the
         // config (and every account that left) is gone.
@@ -161,7 +181,10 @@ impl State {
                 },
             );
         }
-        let mut changes = Changes::default();
+        let mut changes = Changes {
+            review,
+            ..Changes::default()
+        };
         for (key, mut entry) in std::mem::take(&mut self.apis) {
             if next.contains_key(&key) {
                 continue;
@@ -300,6 +323,7 @@ mod tests {
             drift_severity: Severity::Medium,
             today: time::macros::date!(2026 - 01 - 01),
             keep_routes: true,
+            warn_expiring: crate::audit::WARN_EXPIRING,
         };
         let source = Given(apis, errors.to_vec());
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -23,6 +23,23 @@ struct Report<'a> {
     /// Each organization's accounts: audited, or why not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     accounts: Vec<JsonAccount<'a>>,
+    /// Every exemption loaded, for upkeep: what it matched, when it expires.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exemptions: Vec<JsonExemption<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonExemption<'a> {
+    #[serde(flatten)]
+    info: &'a ExemptionInfo,
+    /// Findings it matched in this audit.
+    matched: usize,
+    /// It matched nothing in this audit.
+    unmatched: bool,
+    /// Still active, and expires within the warning window.
+    expiring: bool,
+    /// Days until it expires (negative: expired); null without an expiry.
+    days_left: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -130,6 +147,17 @@ pub fn write(outcome: &Outcome, summary: &Summary, out: &mut dyn io::Write) -> i
                         message: &c.message,
                     })
                     .collect(),
+            })
+            .collect(),
+        exemptions: outcome
+            .exemptions
+            .iter()
+            .map(|e| JsonExemption {
+                info: &e.info,
+                matched: e.matched,
+                unmatched: e.matched == 0,
+                expiring: e.expiring,
+                days_left: e.days_left,
             })
             .collect(),
     };

@@ -112,6 +112,119 @@ fn descriptor(rule: &RuleInfo) -> ReportingDescriptor {
     descriptor
 }
 
+/// A file and line (and column) as SARIF places it.
+fn physical(at: &routewarden_core::inventory::Location) -> PhysicalLocation {
+    let path = utf8_percent_encode(&at.path, PATH).to_string();
+    // Paths inside the working directory are relative to it (and so to
+    // the checkout in CI); others are absolute `file:` URIs.
+    let artifact = if at.path.starts_with('/') {
+        ArtifactLocation::builder()
+            .uri(format!("file://{path}"))
+            .build()
+    } else {
+        ArtifactLocation::builder()
+            .uri(path)
+            .uri_base_id(SRCROOT)
+            .build()
+    };
+    PhysicalLocation::builder()
+        .artifact_location(artifact)
+        .region(match at.column {
+            Some(column) => Region::builder()
+                .start_line(i64::from(at.line))
+                .start_column(i64::from(column))
+                .build(),
+            None => Region::builder().start_line(i64::from(at.line)).build(),
+        })
+        .build()
+}
+
+/// The two upkeep "rules": an exemption that matches nothing, and one that
+/// expires soon while it still matches. Their results stand on the policy
+/// file's `[[exemptions]]` entry.
+fn upkeep_rules() -> [RuleInfo; 2] {
+    let rule = |id: &str, title: &str, severity, remediation: &str| RuleInfo {
+        id: id.into(),
+        title: title.into(),
+        severity,
+        description: Some(title.into()),
+        remediation: Some(remediation.into()),
+        enabled: true,
+        subject: Subject::Api,
+        needs: Default::default(),
+    };
+    [
+        rule(
+            "routewarden.exemption-unmatched",
+            "Exemption matches nothing",
+            Severity::Low,
+            "Remove the exemption, or fix its api, route_key or target_name patterns.",
+        ),
+        rule(
+            "routewarden.exemption-expiring",
+            "Exemption expires soon and still matches",
+            Severity::Medium,
+            "Fix what it exempts before it expires, or renew it with a new expiry and a reason.",
+        ),
+    ]
+}
+
+/// Results for the exemptions to review, on their policy file entries.
+fn upkeep_results(outcome: &Outcome, first_index: usize) -> Vec<SarifResult> {
+    let mut results = Vec::new();
+    for e in &outcome.exemptions {
+        let (index, text) = match (e.matched, e.expiring) {
+            (0, _) => (
+                0,
+                format!(
+                    "Exemption {} of {} matches nothing in this audit",
+                    e.info.label, e.info.rule
+                ),
+            ),
+            (n, true) => (
+                1,
+                format!(
+                    "Exemption {} of {} expires {} and still matches {n} finding(s)",
+                    e.info.label,
+                    e.info.rule,
+                    e.info.expires.map(|d| d.to_string()).unwrap_or_default()
+                ),
+            ),
+            _ => continue,
+        };
+        let Some(at) = &e.info.location else { continue };
+        let mut result = SarifResult::builder()
+            .rule_id(upkeep_rules()[index].id.to_string())
+            .level(if index == 0 {
+                ResultLevel::Note
+            } else {
+                ResultLevel::Warning
+            })
+            .message(Message::builder().text(text).build())
+            .locations(vec![
+                Location::builder()
+                    .physical_location(physical(at))
+                    .logical_locations(vec![
+                        LogicalLocation::builder()
+                            .name(e.info.label.to_string())
+                            .kind("resource")
+                            .build(),
+                    ])
+                    .build(),
+            ])
+            .build();
+        result.rule_index = i64::try_from(first_index + index).ok();
+        let mut fingerprints = BTreeMap::new();
+        fingerprints.insert(
+            "routewarden/v1".to_owned(),
+            format!("{}/{index}", e.info.label),
+        );
+        result.partial_fingerprints = Some(fingerprints);
+        results.push(result);
+    }
+    results
+}
+
 fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
     let target = finding.target_name.as_deref().unwrap_or("-");
     let api = &finding.api_id;
@@ -135,31 +248,7 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> SarifResult {
     let mut location = Location::builder().logical_locations(vec![logical]).build();
     // Every finding a source yields has a place; without one (a finding
     // built by hand), the result keeps only the route.
-    location.physical_location = finding.location.as_ref().map(|at| {
-        let path = utf8_percent_encode(&at.path, PATH).to_string();
-        // Paths inside the working directory are relative to it (and so to
-        // the checkout in CI); others are absolute `file:` URIs.
-        let artifact = if at.path.starts_with('/') {
-            ArtifactLocation::builder()
-                .uri(format!("file://{path}"))
-                .build()
-        } else {
-            ArtifactLocation::builder()
-                .uri(path)
-                .uri_base_id(SRCROOT)
-                .build()
-        };
-        PhysicalLocation::builder()
-            .artifact_location(artifact)
-            .region(match at.column {
-                Some(column) => Region::builder()
-                    .start_line(i64::from(at.line))
-                    .start_column(i64::from(column))
-                    .build(),
-                None => Region::builder().start_line(i64::from(at.line)).build(),
-            })
-            .build()
-    });
+    location.physical_location = finding.location.as_ref().map(physical);
     let api_label = super::api_label(&finding.api_id, finding.api_name.as_deref());
     let message = match finding.subject {
         Subject::Api => format!("{}: {} ({api_label})", finding.rule.title, finding.message),
@@ -237,10 +326,16 @@ pub fn write(outcome: &Outcome, out: &mut dyn io::Write) -> io::Result<()> {
             rules.push(&finding.rule);
         }
     }
-    let results = outcome
+    let mut results = outcome
         .all_findings()
         .map(|f| result(f, rules.iter().position(|r| r.id == f.rule.id)))
         .collect::<Vec<_>>();
+    let upkeep = upkeep_results(outcome, rules.len());
+    let upkeep_rules = upkeep_rules();
+    if !upkeep.is_empty() {
+        rules.extend(upkeep_rules.iter());
+    }
+    results.extend(upkeep);
     let driver = ToolComponent::builder()
         .name("routewarden")
         .version(env!("CARGO_PKG_VERSION"))

@@ -183,6 +183,41 @@ pub fn write(
         writeln!(out)?;
     }
 
+    let review: Vec<_> = outcome
+        .exemptions
+        .iter()
+        .filter(|e| e.matched == 0 || e.expiring)
+        .collect();
+    if !review.is_empty() {
+        writeln!(out, "{}", p.paint(BOLD, "Exemptions to review"))?;
+        for e in review {
+            let at = e
+                .info
+                .location
+                .as_ref()
+                .map(|at| format!("{}:{}", escape(&at.path), at.line))
+                .unwrap_or_default();
+            let why = match (e.matched, e.days_left) {
+                (0, _) => {
+                    "matches nothing in this audit: remove it, or fix its patterns".to_owned()
+                }
+                (n, Some(days)) => format!(
+                    "expires {} ({}), still matches {n} finding{}",
+                    e.info.expires.map(|d| d.to_string()).unwrap_or_default(),
+                    match days {
+                        0 => "today".to_owned(),
+                        1 => "tomorrow".to_owned(),
+                        d => format!("in {d} days"),
+                    },
+                    if n == 1 { "" } else { "s" }
+                ),
+                (_, None) => String::new(),
+            };
+            writeln!(out, "  {} {at} {why}", escape(&e.info.label))?;
+        }
+        writeln!(out)?;
+    }
+
     let down: Vec<_> = outcome.accounts.iter().filter(|a| !a.up()).collect();
     if !down.is_empty() {
         writeln!(out, "{}", p.paint(BOLD, "Accounts not audited"))?;

@@ -33,6 +33,7 @@ METRICS = {
     "routewarden_audit_interval_seconds", "routewarden_shard", "routewarden_build_info",
     "routewarden_drift_parts", "routewarden_task_failures_total", "routewarden_account_up",
     "routewarden_organization_accounts", "routewarden_organization_last_listing_timestamp_seconds",
+    "routewarden_exemption_expiry_timestamp_seconds", "routewarden_exemption_matched_findings",
 }
 
 

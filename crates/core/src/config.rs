@@ -92,6 +92,8 @@ pub struct Audit {
     pub baseline_iac: Vec<PathBuf>,
     /// Cap on per-route violation series in /metrics.
     pub max_violation_series: usize,
+    /// Exemptions that expire within this are reported as expiring.
+    pub warn_expiring: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +226,7 @@ impl Default for Config {
                 baseline: None,
                 baseline_iac: Vec::new(),
                 max_violation_series: DEFAULT_MAX_VIOLATION_SERIES,
+                warn_expiring: DEFAULT_WARN_EXPIRING,
             },
             drift: Drift {
                 severity: DEFAULT_DRIFT_SEVERITY,
@@ -263,6 +266,7 @@ const AUDIT_KEYS: &[&str] = &[
     "baseline",
     "baseline_iac",
     "max_violation_series",
+    "warn_expiring",
 ];
 const DRIFT_KEYS: &[&str] = &["severity"];
 const AWS_KEYS: &[&str] = &[
@@ -299,6 +303,13 @@ const ORGANIZATION_KEYS: &[&str] = &[
     "discover",
     "refresh",
 ];
+/// `[audit] warn_expiring`: exemptions expiring within it are reported.
+pub const DEFAULT_WARN_EXPIRING: Duration = Duration::from_secs(14 * 86_400);
+/// `warn_expiring`: 0 (never warn ahead) to a year.
+const WARN_EXPIRING: Span = Span {
+    min: Duration::ZERO,
+    max: Duration::from_secs(366 * 86_400),
+};
 /// `refresh` of an organization's account list.
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
@@ -387,6 +398,10 @@ fn read(cur: &mut Cursor<'_>, doc: &Spanned<DeTable<'_>>, base: &Path) -> Config
         set(
             &mut a.max_violation_series,
             count(cur, audit, "max_violation_series", MAX_VIOLATION_SERIES),
+        );
+        set(
+            &mut a.warn_expiring,
+            duration(cur, audit, "warn_expiring", WARN_EXPIRING),
         );
         if let Some(v) = audit.get("policies")
             && let Some(list) = cur.strings(v, "policies")

@@ -445,13 +445,14 @@ impl Fingerprint {
 }
 
 /// A file and line, as reports point at them (SARIF's physical location).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
     /// As the user named the file, relative to the working directory where
     /// it is inside it.
     pub path: Arc<str>,
     pub line: u32,
     /// 1-based, where the source knows it (infrastructure as code).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<u32>,
 }
 

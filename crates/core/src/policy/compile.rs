@@ -722,6 +722,24 @@ fn closest<'v>(text: &str, values: &[&'v str]) -> Option<&'v str> {
         .map(|(_, v)| v)
 }
 
+/// An exemption's stable label: its rule and a hash (FNV-1a, the same on
+/// every platform and release) of its patterns and expiry, each
+/// length-prefixed so that no two differ only in where one ends.
+fn exemption_label(rule: &str, patterns: &[&str], expires: Option<time::Date>) -> String {
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    let expires = expires.map(|d| d.to_string()).unwrap_or_default();
+    for part in std::iter::once(rule)
+        .chain(patterns.iter().copied())
+        .chain(std::iter::once(expires.as_str()))
+    {
+        hasher.write_u64(part.len() as u64);
+        hasher.write(part.as_bytes());
+    }
+    let rule = if rule == "*" { "any" } else { rule };
+    format!("{rule}-{:08x}", hasher.finish() as u32)
+}
+
 fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<ExemptionDraft> {
     let table = entry.get_ref().as_table()?;
     let span = entry.span();
@@ -752,6 +770,16 @@ fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<Exemp
     let api = glob("api");
     let route_key = glob("route_key");
     let target_name = glob("target_name");
+    // What the exemption matches, for its label: the patterns as written.
+    let matched: Vec<&str> = ["api", "route_key", "target_name"]
+        .iter()
+        .map(|key| {
+            table
+                .get(*key)
+                .and_then(|v| v.get_ref().as_str())
+                .unwrap_or("")
+        })
+        .collect();
     let reason = cur
         .required(table, "reason", span.clone(), "an exemption")
         .and_then(|v| {
@@ -801,11 +829,20 @@ fn exemption(cur: &mut Cursor<'_>, entry: &Spanned<DeValue<'_>>) -> Option<Exemp
     };
     cur.context = None;
     let rule = rule?;
+    let expires = expires?;
+    let label = exemption_label(rule, &matched, expires);
+    let location = crate::inventory::Location {
+        path: crate::diag::display_path(std::path::Path::new(cur.diags.name(cur.file))).into(),
+        line: cur.diags.line(cur.file, span.start),
+        column: None,
+    };
     let info = ExemptionInfo {
         rule: rule.into(),
         reason: reason?.into(),
         owner: owner?.map(Into::into),
-        expires: expires?,
+        expires,
+        label: label.into(),
+        location: Some(location),
     };
     Some(ExemptionDraft {
         exemption: Exemption {

@@ -126,6 +126,13 @@ pub struct ExemptionInfo {
     /// From this day on (UTC) the exemption no longer applies.
     #[serde(serialize_with = "serialize_date")]
     pub expires: Option<time::Date>,
+    /// Stable across edits of the file that move it, and of its reason and
+    /// owner: the rule and a hash of what it matches and when it expires
+    /// (`RW001-1a2b3c4d`). Metrics label exemptions with it.
+    pub label: Arc<str>,
+    /// Its `[[exemptions]]` entry: the policy file and line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<crate::inventory::Location>,
 }
 
 fn serialize_date<S: serde::Serializer>(
