@@ -138,6 +138,27 @@ pub enum Command {
     },
     /// List the loaded rules: id, severity, title
     Rules,
+    /// Run policy unit tests: *_test.toml files (docs/policy-tests.md); exit 0, 1 or 2
+    Test {
+        /// Test files, or directories searched for *_test.toml [default: policies/]
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Output format
+        #[arg(
+            long = "format",
+            value_enum,
+            default_value = "text",
+            id = "test_format"
+        )]
+        format: TestFormat,
+    },
+}
+
+/// `routewarden test` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestFormat {
+    Text,
+    Junit,
 }
 
 /// `NAME=VALUE`.

@@ -32,6 +32,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, Error> {
     match &cli.command {
         Some(Command::Validate) => validate(&args).await,
         Some(Command::Rules) => rules(&args).await,
+        Some(Command::Test { paths, format }) => crate::policy_tests::run(paths, *format).await,
         Some(Command::Snapshot { output }) => snapshot(&args, output).await,
         None if cli.check => check(cli, &args).await,
         None => {

@@ -27,6 +27,7 @@ mod error;
 mod load;
 pub mod logging;
 mod metrics;
+mod policy_tests;
 mod progress;
 pub mod report;
 pub mod shard;

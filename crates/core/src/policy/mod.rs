@@ -10,6 +10,7 @@ mod builtin;
 mod compile;
 pub mod eval;
 pub mod field;
+pub mod testing;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -517,10 +518,12 @@ fn read_policy_path(diags: &mut Diagnostics, path: &Path) -> Vec<diag::FileId> {
         .collect()
 }
 
-/// Whether a directory entry's name is a policy file's: `*.toml`, any case.
+/// Whether a directory entry's name is a policy file's: `*.toml`, any case,
+/// but not a policy test file (`*_test.toml`, which sits beside them).
 pub fn is_policy_file(path: &Path) -> bool {
     path.extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"))
+        && !testing::is_test_file(path)
 }
 
 #[cfg(test)]
