@@ -46,6 +46,22 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 need promtool
 
+# Headless Chromium (Debian's chromium package) loads the HTML report in
+# tests/html.rs; the test starts it itself, off the network.
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium package"
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  fi
+fi
+need chromium
+ROUTEWARDEN_CHROMIUM="$(command -v chromium)"
+export ROUTEWARDEN_CHROMIUM
+
 # The SARIF multitool validates SARIF with GitHub's rules (npm, under target/).
 SARIF_DIR=target/sarif-multitool
 SARIF_TOOL="$SARIF_DIR/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"

@@ -1,7 +1,9 @@
-//! Report writers for `--check`: text, JSON, SARIF 2.1.0 and JUnit XML. They
-//! render an [`Outcome`] as it is; they never re-evaluate. The verdict (exit
-//! status) is computed here once, so every format agrees with the exit code.
+//! Report writers for `--check`: text, JSON, SARIF 2.1.0, JUnit XML and a
+//! self-contained HTML page. They render an [`Outcome`] as it is; they never
+//! re-evaluate. The verdict (exit status) is computed here once, so every
+//! format agrees with the exit code.
 
+mod html;
 mod json;
 mod junit;
 mod sarif;
@@ -25,6 +27,7 @@ pub enum Format {
     Json,
     Sarif,
     Junit,
+    Html,
 }
 
 /// The lowest severity that fails the run, or never.
@@ -170,6 +173,7 @@ pub fn write(
         Format::Json => json::write(outcome, summary, out),
         Format::Sarif => sarif::write(outcome, out),
         Format::Junit => junit::write(outcome, out),
+        Format::Html => html::write(outcome, summary, out),
     }
 }
 
