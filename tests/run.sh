@@ -116,6 +116,10 @@ log "fuzz targets build"
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh
 
+# After the deployment checks: their `cargo run` built the binary this uses.
+log "CI integrations (actionlint, the Action's scripts, pre-commit hooks, docs/ci.md)"
+bash tests/ci/check.sh
+
 log "IaC fixtures are valid CloudFormation (cfn-lint)"
 bash tests/iac/lint_fixtures.sh
 
