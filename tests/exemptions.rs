@@ -154,6 +154,15 @@ fn the_text_report_asks_for_review_of_what_matches_nothing_or_expires_soon() {
         &["-c", config.to_str().unwrap(), "--warn-expiring", "1w"],
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("(in 5 days)"));
+    // The HTML report has the same two, in its own section.
+    let output = check(dir.path(), &["--format", "html"]);
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        page.matches("class=\"exemption-review\"").count(),
+        2,
+        "{page}"
+    );
+    assert!(page.contains("data-unmatched=\"true\""));
     // A window that is no duration is a usage error.
     let output = check(dir.path(), &["--warn-expiring", "soon"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));

@@ -166,6 +166,9 @@ fn page(outcome: &Outcome, summary: &Summary) -> Markup {
                         }
                         @for g in &drift_groups { (target_group(g)) }
                     }
+                    @if outcome.exemptions.iter().any(|e| e.matched == 0 || e.expiring) {
+                        (exemptions_section(outcome))
+                    }
                     @if !down.is_empty() {
                         (accounts_section(&down, outcome.accounts.len()))
                     }
@@ -439,6 +442,45 @@ fn exemption(status: Status, e: &ExemptionInfo) -> Markup {
             }
             @if e.rule.as_ref() != "*" {
                 " · rule " code { (shown(&e.rule)) }
+            }
+        }
+    }
+}
+
+/// Exemptions that match nothing, or expire soon while they still match.
+fn exemptions_section(outcome: &Outcome) -> Markup {
+    html! {
+        section #exemptions {
+            h2 { "Exemptions to review" }
+            table {
+                thead {
+                    tr {
+                        @for name in ["exemption", "rule", "where", "owner", "why", "reason"] {
+                            th { (name) }
+                        }
+                    }
+                }
+                tbody {
+                    @for e in outcome.exemptions.iter().filter(|e| e.matched == 0 || e.expiring) {
+                        @let info = &e.info;
+                        @let at = info.location.as_ref().map(|at| format!("{}:{}", at.path, at.line)).unwrap_or_default();
+                        tr .exemption-review data-exemption=(shown(&info.label)) data-unmatched=(e.matched == 0) {
+                            td { code { (shown(&info.label)) } }
+                            td { (shown(&info.rule)) }
+                            td { code { (shown(&at)) } }
+                            td { (shown(info.owner.as_deref().unwrap_or(""))) }
+                            td {
+                                @if e.matched == 0 {
+                                    "matches nothing in this audit"
+                                } @else {
+                                    "expires " (info.expires.map(|d| d.to_string()).unwrap_or_default())
+                                    " (" (e.days_left.unwrap_or(0)) " days), still matches " (e.matched)
+                                }
+                            }
+                            td { (shown(&info.reason)) }
+                        }
+                    }
+                }
             }
         }
     }
