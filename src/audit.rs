@@ -82,6 +82,14 @@ pub struct ExemptionUse {
     pub expiring: bool,
 }
 
+impl ExemptionUse {
+    /// Whether reports ask for a look at it: it matches nothing, or it
+    /// expires soon while it still applies.
+    pub fn needs_review(&self) -> bool {
+        self.matched == 0 || self.expiring
+    }
+}
+
 /// An organization's account in one audit: up, or why not.
 #[derive(Debug, Clone)]
 pub struct AccountStatus {

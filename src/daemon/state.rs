@@ -84,18 +84,19 @@ impl State {
     /// time of its end. Returns what changed.
     pub fn apply(&mut self, outcome: Outcome, now: f64) -> Changes {
         let before = self.open_and_exempted();
-        let reviewed = |uses: &[ExemptionUse]| -> HashSet<(String, bool)> {
-            uses.iter()
-                .filter(|e| e.matched == 0 || e.expiring)
-                .map(|e| (e.info.label.to_string(), e.matched == 0))
-                .collect()
-        };
-        let known = reviewed(&self.exemptions);
+        // Each exemption is logged once when it starts to need review, and
+        // again only if why changes (it stops matching, or starts expiring).
+        let why = |e: &ExemptionUse| (e.info.label.clone(), e.matched == 0);
+        let known: HashSet<_> = self
+            .exemptions
+            .iter()
+            .filter(|e| e.needs_review())
+            .map(why)
+            .collect();
         let review: Vec<ExemptionUse> = outcome
             .exemptions
             .iter()
-            .filter(|e| e.matched == 0 || e.expiring)
-            .filter(|e| !known.contains(&(e.info.label.to_string(), e.matched == 0)))
+            .filter(|e| e.needs_review() && !known.contains(&why(e)))
             .cloned()
             .collect();
         self.exemptions = outcome.exemptions;

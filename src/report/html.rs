@@ -166,7 +166,7 @@ fn page(outcome: &Outcome, summary: &Summary) -> Markup {
                         }
                         @for g in &drift_groups { (target_group(g)) }
                     }
-                    @if outcome.exemptions.iter().any(|e| e.matched == 0 || e.expiring) {
+                    @if outcome.exemptions.iter().any(|e| e.needs_review()) {
                         (exemptions_section(outcome))
                     }
                     @if !down.is_empty() {
@@ -461,7 +461,7 @@ fn exemptions_section(outcome: &Outcome) -> Markup {
                     }
                 }
                 tbody {
-                    @for e in outcome.exemptions.iter().filter(|e| e.matched == 0 || e.expiring) {
+                    @for e in outcome.exemptions.iter().filter(|e| e.needs_review()) {
                         @let info = &e.info;
                         @let at = info.location.as_ref().map(|at| format!("{}:{}", at.path, at.line)).unwrap_or_default();
                         tr .exemption-review data-exemption=(shown(&info.label)) data-unmatched=(e.matched == 0) {

@@ -186,7 +186,7 @@ pub fn write(
     let review: Vec<_> = outcome
         .exemptions
         .iter()
-        .filter(|e| e.matched == 0 || e.expiring)
+        .filter(|e| e.needs_review())
         .collect();
     if !review.is_empty() {
         writeln!(out, "{}", p.paint(BOLD, "Exemptions to review"))?;
