@@ -229,6 +229,21 @@ fn fake(members: usize) -> FakeOrg {
 /// It follows the `[aws]` table that [`config`] opens.
 const FAKE_BLOCK: &str = "max_backoff = \"1s\"\n[[organizations]]\nname = \"acme\"\nmember_role_name = \"routewarden-read\"\nregions = [\"us-east-1\"]\n";
 
+/// The ids of the fake organization's accounts, the management account first.
+fn account_ids(server: &OrgServer) -> Vec<String> {
+    server.org().accounts.iter().map(|a| a.id.clone()).collect()
+}
+
+/// The daemon, auditing the fake organization every second with the v1 pack
+/// and listing it again every `refresh`; returned once its first cycle ended.
+fn org_daemon(server: &OrgServer, dir: &std::path::Path, refresh: &str) -> Daemon {
+    let extra = format!("{FAKE_BLOCK}refresh = \"{refresh}\"\n{}", every_second());
+    let path = config(dir, &server.url(), &extra);
+    let mut args = vec!["-c", path.to_str().unwrap()];
+    args.extend(V1_PACK);
+    Daemon::start_ready(dir, &args)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_that_cannot_be_assumed_stops_only_its_own_account() {
     let mut org = FakeOrg::builder()
@@ -395,13 +410,9 @@ async fn the_daemon_follows_accounts_that_join_leave_or_are_suspended() {
     // Sessions shorter than the renewal margin: every cycle assumes again,
     // so a role denied later is seen at the next cycle.
     server.set_session_lifetime(std::time::Duration::from_secs(30));
-    let ids: Vec<String> = server.org().accounts.iter().map(|a| a.id.clone()).collect();
+    let ids = account_ids(&server);
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!("{FAKE_BLOCK}refresh = \"1s\"\n{}", every_second());
-    let path = config(dir.path(), &server.url(), &extra);
-    let mut args = vec!["-c", path.to_str().unwrap()];
-    args.extend(V1_PACK);
-    let daemon = Daemon::start_ready(dir.path(), &args);
+    let daemon = org_daemon(&server, dir.path(), "1s");
     let metrics = daemon.metrics();
     for id in &ids {
         assert_eq!(account_up(&metrics, id), Some(1.0), "{id}\n{metrics}");
@@ -522,15 +533,11 @@ async fn shards_split_the_generated_targets_and_a_new_account_moves_nothing_else
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_suspended_while_listed_is_down_and_the_others_are_not() {
     let server = OrgServer::start(fake(3)).await;
-    let ids: Vec<String> = server.org().accounts.iter().map(|a| a.id.clone()).collect();
+    let ids = account_ids(&server);
     let dir = tempfile::tempdir().unwrap();
     // The list is kept for an hour: the account stays listed after its
     // suspension, and its credentials (assumed before) are refused.
-    let extra = format!("{FAKE_BLOCK}refresh = \"1h\"\n{}", every_second());
-    let path = config(dir.path(), &server.url(), &extra);
-    let mut args = vec!["-c", path.to_str().unwrap()];
-    args.extend(V1_PACK);
-    let daemon = Daemon::start_ready(dir.path(), &args);
+    let daemon = org_daemon(&server, dir.path(), "1h");
     assert_eq!(account_up(&daemon.metrics(), &ids[1]), Some(1.0));
     server.suspend_account(&ids[1]);
     daemon.wait_for(
@@ -583,13 +590,9 @@ fn a_broken_organization_block_is_exit_2_with_its_position() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_whose_listing_fails_keeps_auditing_the_last_one() {
     let server = OrgServer::start(fake(2)).await;
-    let ids: Vec<String> = server.org().accounts.iter().map(|a| a.id.clone()).collect();
+    let ids = account_ids(&server);
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!("{FAKE_BLOCK}refresh = \"1s\"\n{}", every_second());
-    let path = config(dir.path(), &server.url(), &extra);
-    let mut args = vec!["-c", path.to_str().unwrap()];
-    args.extend(V1_PACK);
-    let daemon = Daemon::start_ready(dir.path(), &args);
+    let daemon = org_daemon(&server, dir.path(), "1s");
     let listed = |m: &str| {
         sample(
             m,
