@@ -100,6 +100,11 @@ log "fuzz targets build"
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh
 
+# The Dockerfile's final stage built with podman from a static binary built
+# here, and run in a chroot of its root filesystem (tests/image/check.sh).
+log "image (static binary, podman build, chroot run as 65532)"
+bash tests/image/check.sh
+
 log "IaC fixtures are valid CloudFormation (cfn-lint)"
 bash tests/iac/lint_fixtures.sh
 
