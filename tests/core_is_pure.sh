@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Crates that mean network I/O or a runtime, by name or name prefix.
-forbidden='^(tokio|mio|socket2|hyper|h2|http|http-body|reqwest|ureq|axum|tower|rustls|native-tls|openssl|aws-|async-std|smol|futures-executor|libc-net)([-_].*)?$'
+forbidden='^(tokio|mio|socket2|hyper|h2|http|http-body|reqwest|ureq|axum|tower|rustls|native-tls|openssl|aws-|async-std|smol|futures-executor|libc-net|hickory)([-_].*)?$'
 
 deps=$(cargo tree --locked --offline -p routewarden-core -e normal,build --prefix none --format '{p}' \
   | awk '{print $1}' | sort -u)

@@ -120,6 +120,11 @@ bash tests/deploy.sh
 log "CI integrations (actionlint, the Action's scripts, pre-commit hooks, docs/ci.md)"
 bash tests/ci/check.sh
 
+# The Dockerfile's final stage built with podman from a static binary built
+# here, and run in a chroot of its root filesystem (tests/image/check.sh).
+log "image (static binary, podman build, chroot run as 65532)"
+bash tests/image/check.sh
+
 log "IaC fixtures are valid CloudFormation (cfn-lint)"
 bash tests/iac/lint_fixtures.sh
 

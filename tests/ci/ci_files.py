@@ -236,6 +236,13 @@ def check_release_names():
     for needle in ('"dist/routewarden-$TARGET"', 'sha256sum "routewarden-$TARGET" > "routewarden-$TARGET.sha256"'):
         if needle not in release:
             problem("release.yml", f"no longer names the assets as action/install.sh downloads them ({needle})")
+    docker = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    image_flags = re.search(r'^ENV RUSTFLAGS="((?:[^"\\]|\\.)*)"$', docker, re.M)
+    release_flags = load(".github/workflows/release.yml")["jobs"]["binaries"]["steps"]
+    release_flags = [s["env"]["RUSTFLAGS"] for s in release_flags if "RUSTFLAGS" in s.get("env", {})]
+    if not image_flags or release_flags != [image_flags.group(1).replace('\\"', '"')]:
+        problem("release.yml", f"builds with RUSTFLAGS {release_flags}, the Dockerfile with "
+                f"{image_flags.group(1) if image_flags else None}: the binaries must be built alike")
     for needle in ('asset="routewarden-$target"', '/releases/download/v${version#v}/$asset"',
                    '/releases/latest/download/$asset"', '"$url.sha256"'):
         if needle not in install:

@@ -225,12 +225,15 @@ impl Clients {
 
 /// The SDK's default HTTPS client (rustls with aws-lc, the proxy from the
 /// environment), built once, as `aws-smithy-runtime` builds it for each
-/// client that has none.
+/// client that has none; on Linux it resolves host names itself
+/// ([`super::dns`]), not through the C library.
 fn https_client() -> SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
+    #[cfg(target_os = "linux")]
+    let resolver = super::dns::Resolver::system();
+    Builder::new().build_with_connector_fn(move |settings, components| {
         let mut connector =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
         connector.set_connector_settings(settings.cloned());
@@ -238,7 +241,11 @@ fn https_client() -> SharedHttpClient {
             connector.set_sleep_impl(components.sleep_impl());
         }
         connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
+        #[cfg(target_os = "linux")]
+        let connector = connector.build_with_resolver(resolver.clone());
+        #[cfg(not(target_os = "linux"))]
+        let connector = connector.build();
+        connector
     })
 }
 

@@ -4,6 +4,7 @@
 //! configured target, through one limiter per account and region.
 //!
 //! - [`client`]: one SDK client per target, and the limiters they share;
+//! - [`dns`]: host names resolved without the C library (Linux);
 //! - [`organizations`]: `[[organizations]]` expanded into targets, per cycle;
 //! - [`discover`]: which APIs a target has;
 //! - [`paginate`]: every paginated call, through one loop;
@@ -20,6 +21,8 @@ mod bounded;
 mod classify;
 mod client;
 mod discover;
+#[cfg(target_os = "linux")]
+mod dns;
 pub mod limiter;
 mod organizations;
 mod paginate;
