@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n== %s\n' "$*" >&2; }
+log() { printf '\n== [%ds] %s\n' "$SECONDS" "$*" >&2; } # seconds since the start
 
 need() { # need TOOL: fail if TOOL is missing
   command -v "$1" >/dev/null 2>&1 && return 0
@@ -111,7 +111,9 @@ bash tests/core_is_pure.sh
 # they still build against the library, or a change of its API breaks them
 # unseen.
 log "fuzz targets build"
-(cd fuzz && cargo check --locked --bins)
+# In the workspace's target directory: the dependencies checked for clippy
+# above are reused (about a minute instead of three on 2 cores).
+(cd fuzz && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target}" cargo check --locked --bins)
 
 log "deployment (manifests, CRDs, checkov, hadolint)"
 bash tests/deploy.sh

@@ -179,7 +179,7 @@ fuzz_target!(|input: &str| {
         let mut json = Vec::new();
         report::write(Format::Json, &outcome, &summary, &mut json, false).unwrap();
         serde_json::from_slice::<serde_json::Value>(&json).expect("the JSON report is JSON");
-        for format in [Format::Text, Format::Sarif, Format::Junit] {
+        for format in [Format::Text, Format::Sarif, Format::Junit, Format::Html] {
             report::write(format, &outcome, &summary, &mut std::io::sink(), false).unwrap();
         }
     });
