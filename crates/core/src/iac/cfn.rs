@@ -692,10 +692,38 @@ pub fn read(
     let mut apis = Apis::default();
     if super::sam::is_sam(root) {
         super::sam::read(doc, &template, &mut apis.by_id, &mut read.unread);
+    } else {
+        untransformed_sam(doc, root);
     }
     read_v2(doc, &template, &mut apis, read);
     for (_, api) in apis.by_id {
         read.apis.push(api);
+    }
+}
+
+/// A SAM resource in a template whose `Transform` is not SAM's is an error:
+/// CloudFormation rejects the template ("Unrecognized resource types"), and
+/// reading it as plain CloudFormation would find none of its APIs and pass.
+/// (SAM's translator keeps its test inputs without the line: users meet them.)
+fn untransformed_sam(doc: &mut Doc, root: &Node) {
+    let Some(resources) = root.get("Resources") else {
+        return;
+    };
+    let serverless = resources.entries().iter().find_map(|(_, resource)| {
+        let kind = resource.get("Type")?;
+        kind.text()
+            .is_some_and(|t| t.starts_with("AWS::Serverless::"))
+            .then_some(kind)
+    });
+    if let Some(kind) = serverless {
+        doc.error(
+            kind.at,
+            format!(
+                "`{}` is a SAM resource, but the template's `Transform` does not include `AWS::Serverless-2016-10-31`: CloudFormation rejects it, and none of its APIs would be read",
+                kind.text().unwrap_or_default()
+            ),
+            "add `Transform: AWS::Serverless-2016-10-31` at the top level",
+        );
     }
 }
 

@@ -90,6 +90,27 @@ fn references_to_nothing_are_errors_with_positions() {
     assert_eq!(diags.position(problem), "t.yaml:4:30");
 }
 
+/// SAM's translator tests keep their inputs without the `Transform` line
+/// (the SAM corpus has them): such a template is an error, not "0 APIs".
+#[test]
+fn a_sam_resource_without_sams_transform_is_an_error_with_its_position() {
+    let sam = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        Get: {Type: HttpApi, Properties: {Path: /, Method: get}}\n";
+    let (read, diags) = apis(sam);
+    let problem = &diags.problems()[0];
+    assert!(
+        problem
+            .message
+            .contains("`AWS::Serverless::Function` is a SAM resource, but the template's `Transform` does not include `AWS::Serverless-2016-10-31`"),
+        "{problem:?}"
+    );
+    assert_eq!(diags.position(problem), "t.yaml:3:11");
+    assert!(read.apis.is_empty());
+    // With the transform it is a SAM template, read without a problem.
+    let (read, diags) = apis(&format!("Transform: AWS::Serverless-2016-10-31\n{sam}"));
+    assert!(diags.problems().is_empty(), "{:?}", diags.problems());
+    assert_eq!(read.apis.len(), 1);
+}
+
 #[test]
 fn quick_create_has_its_managed_route_and_overrides_apply() {
     let text = r#"{"Resources": {
