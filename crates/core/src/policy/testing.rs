@@ -199,6 +199,16 @@ fn policy_sources(
     vec![PolicySource::Path(sibling)]
 }
 
+/// `file:line` of an offset of the test file: where a case or an
+/// expectation is, as results name it.
+fn file_line(cur: &Cursor<'_>, offset: usize) -> String {
+    format!(
+        "{}:{}",
+        cur.diags.name(cur.file),
+        cur.diags.line(cur.file, offset)
+    )
+}
+
 fn case(
     cur: &mut Cursor<'_>,
     item: &Spanned<DeValue<'_>>,
@@ -208,11 +218,7 @@ fn case(
 ) -> Option<Case> {
     let table = cur.table(item, "cases")?;
     let span = item.span();
-    let at = format!(
-        "{}:{}",
-        cur.diags.name(cur.file),
-        cur.diags.line(cur.file, span.start)
-    );
+    let at = file_line(cur, span.start);
     let name = cur
         .required(table, "name", span.clone(), "a case")
         .and_then(|v| cur.string(v, "name"))
@@ -365,11 +371,7 @@ fn expectation(
     let table = cur.table(item, "expect")?;
     let span = item.span();
     cur.deny_unknown_keys(table, EXPECT_KEYS, "an expectation");
-    let at = format!(
-        "{}:{}",
-        cur.diags.name(cur.file),
-        cur.diags.line(cur.file, span.start)
-    );
+    let at = file_line(cur, span.start);
     let rule = cur
         .required(table, "rule", span.clone(), "an expectation")
         .and_then(|v| {
