@@ -33,31 +33,24 @@ fi
 [[ -x "$MOTO_VENV/bin/moto_server" ]] || { echo "tests/run.sh: moto_server missing after install" >&2; exit 1; }
 export ROUTEWARDEN_MOTO_SERVER="$PWD/$MOTO_VENV/bin/moto_server"
 
+# deb COMMAND PACKAGE: installs Debian's PACKAGE (as root, or with sudo)
+# when COMMAND is missing; `need` then fails if it still is.
+deb() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  log "installing Debian's $2 package ($1)"
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || { command -v sudo >/dev/null 2>&1 && sudo=(sudo); } || return 0
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2"
+}
+
 # promtool (Debian's prometheus package) checks the metrics text and alert rules.
-if ! command -v promtool >/dev/null 2>&1; then
-  log "installing Debian's prometheus package (promtool)"
-  if [[ $(id -u) -eq 0 ]]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
-  fi
-fi
+deb promtool prometheus
 need promtool
 
 # Headless Chromium (Debian's chromium package) loads the HTML report in
 # tests/html.rs; the test starts it itself, off the network.
-if ! command -v chromium >/dev/null 2>&1; then
-  log "installing Debian's chromium package"
-  if [[ $(id -u) -eq 0 ]]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
-  fi
-fi
+deb chromium chromium
 need chromium
 ROUTEWARDEN_CHROMIUM="$(command -v chromium)"
 export ROUTEWARDEN_CHROMIUM
