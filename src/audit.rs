@@ -6,7 +6,7 @@
 //! APIs are evaluated as the source yields them, so memory holds the findings
 //! and, unless asked to keep them, no routes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -280,19 +280,18 @@ fn accounts(rosters: &[Roster], errors: &[FetchError]) -> Vec<AccountStatus> {
 /// Every exemption with what it matched and when it expires.
 fn exemptions(audit: &Audit<'_>, findings: &[Finding]) -> Vec<ExemptionUse> {
     let window = i64::try_from(audit.warn_expiring.as_secs() / 86_400).unwrap_or(i64::MAX);
+    // One pass over the findings (a million at the largest audits), not one
+    // per exemption: each finding names the exemption it matched.
+    let mut matches: HashMap<*const ExemptionInfo, usize> = HashMap::new();
+    for info in findings.iter().filter_map(|f| f.exemption.as_ref()) {
+        *matches.entry(Arc::as_ptr(info)).or_default() += 1;
+    }
     audit
         .policies
         .exemptions
         .iter()
         .map(|e| {
-            let matched = findings
-                .iter()
-                .filter(|f| {
-                    f.exemption
-                        .as_ref()
-                        .is_some_and(|x| Arc::ptr_eq(x, &e.info))
-                })
-                .count();
+            let matched = matches.get(&Arc::as_ptr(&e.info)).copied().unwrap_or(0);
             let days_left = e.info.expires.map(|at| (at - audit.today).whole_days());
             ExemptionUse {
                 info: e.info.clone(),
