@@ -377,11 +377,7 @@ async fn cycle(loaded: &Plan, state: &mut state::State, metrics: &Metrics) {
         );
     }
     for e in &changes.review {
-        let at = e
-            .info
-            .location
-            .as_ref()
-            .map(|at| format!("{}:{}", at.path, at.line));
+        let at = e.info.location.as_ref().map(ToString::to_string);
         if e.matched == 0 {
             tracing::warn!(rule_id = %e.info.rule, exemption = %e.info.label, at, owner = e.info.owner.as_deref(), "exemption matches nothing");
         } else {

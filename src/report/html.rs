@@ -402,10 +402,7 @@ fn finding(f: &Finding) -> Markup {
             @if let Some(at) = &f.location {
                 p .location {
                     span .kind { "at" }
-                    code {
-                        (shown(&at.path)) ":" (at.line)
-                        @if let Some(column) = at.column { ":" (column) }
-                    }
+                    code { (shown(&at.to_string())) }
                 }
             }
             @if let Some(e) = &f.exemption {
@@ -463,7 +460,7 @@ fn exemptions_section(outcome: &Outcome) -> Markup {
                 tbody {
                     @for e in outcome.exemptions.iter().filter(|e| e.needs_review()) {
                         @let info = &e.info;
-                        @let at = info.location.as_ref().map(|at| format!("{}:{}", at.path, at.line)).unwrap_or_default();
+                        @let at = info.location.as_ref().map(ToString::to_string).unwrap_or_default();
                         tr .exemption-review data-exemption=(shown(&info.label)) data-unmatched=(e.matched == 0) {
                             td { code { (shown(&info.label)) } }
                             td { (shown(&info.rule)) }

@@ -126,10 +126,9 @@ pub fn write(
             let indent = " ".repeat(11);
             // Code has places worth clicking: `file:line:col`.
             if let Some(at) = &f.location
-                && let Some(column) = at.column
+                && at.column.is_some()
             {
-                let place = format!("{}:{}:{column}", at.path, at.line);
-                writeln!(out, "{indent}{}", p.paint(DIM, &escape(&place)))?;
+                writeln!(out, "{indent}{}", p.paint(DIM, &escape(&at.to_string())))?;
             }
             match (&f.status, &f.exemption) {
                 (Status::Exempted, Some(e)) => {
@@ -195,7 +194,7 @@ pub fn write(
                 .info
                 .location
                 .as_ref()
-                .map(|at| format!("{}:{}", escape(&at.path), at.line))
+                .map(|at| escape(&at.to_string()).into_owned())
                 .unwrap_or_default();
             let why = match (e.matched, e.days_left) {
                 (0, _) => {

@@ -456,6 +456,18 @@ pub struct Location {
     pub column: Option<u32>,
 }
 
+/// `path:line`, or `path:line:column` where the column is known: as editors
+/// and terminals open it.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.path, self.line)?;
+        if let Some(column) = self.column {
+            write!(f, ":{column}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A 1-based line in the file a value was read from, where it was read from
 /// a file, and its 1-based column where the reader knows it. Where something
 /// was read is not part of what it is: two lines are always equal, so routes
